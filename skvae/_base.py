@@ -1,0 +1,374 @@
+"""Estimator mechanics shared by every skvae estimator.
+
+Parameters, seeding, the conversion between numpy and torch, the epoch loop
+with early stopping, warnings and histories, batched inference, and
+persistence. Fitted state is kept as numpy arrays and built-in values; the
+only live torch object an estimator holds after ``fit`` is a float64 copy
+of the network used for inference, rebuilt on unpickling.
+"""
+
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .nn import VAE, Trainer
+from .nn.likelihoods import LIKELIHOODS
+from .nn.networks import ACTIVATIONS
+from .nn.train import numpy_to_state, state_to_numpy
+
+# Rows per batch at inference; bounds the memory of transform and friends.
+INFERENCE_BATCH_SIZE = 4096
+# Latent draws per batch when estimating importance-weighted bounds.
+_IW_DRAWS_PER_BATCH = 2**17
+# How often a diverged epoch is retried with a ten times smaller step.
+_MAX_DIVERGENCE_RETRIES = 3
+
+
+def resolve_device(device, *, strict=True):
+    """The torch device for ``device`` ("auto", "cpu", "cuda", "cuda:1", ...).
+
+    With ``strict=False`` an unavailable accelerator falls back to the CPU
+    (used when loading a model fitted elsewhere).
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(dev.type, False)
+    if not available:
+        if not strict:
+            return torch.device("cpu")
+        raise ValueError(
+            f"device={device!r} was requested but is not available on this "
+            "machine; use device='auto' or device='cpu'."
+        )
+    return dev
+
+
+def draw_seed(random_state):
+    """A 31-bit seed from ``random_state`` that leaves numpy's global state
+    alone when ``random_state`` is None."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float32):
+    """Construct a VAE from its config without touching torch's global RNG,
+    initialised from ``seed`` or loaded from ``params`` (numpy arrays)."""
+    # Layer constructors draw default initial weights from the global
+    # generator; fork it so that fitting leaves the user's state alone.
+    with torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        module = VAE.from_config(config, generator=generator)
+    if params is not None:
+        module.load_state_dict(numpy_to_state(params))
+    return module.to(device=device, dtype=dtype)
+
+
+def standardisation(X, likelihood):
+    """Shift and scale that map X to the units the model sees.
+
+    Gaussian models see standardised features (constant features keep scale
+    1); Bernoulli-type models see X itself, which must lie in [0, 1].
+    """
+    n_features = X.shape[1]
+    if likelihood != "gaussian":
+        return np.zeros(n_features), np.ones(n_features)
+    shift = np.nanmean(X, axis=0)
+    scale = np.nanstd(X, axis=0)
+    shift = np.where(np.isnan(shift), 0.0, shift)
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(shift))
+    scale = np.where(np.isnan(scale) | (scale < tiny), 1.0, scale)
+    return shift, scale
+
+
+def check_unit_interval(X, likelihood):
+    """Bernoulli-type likelihoods model values in [0, 1]; fail fast otherwise."""
+    if likelihood in ("bernoulli", "continuous_bernoulli"):
+        lo, hi = np.nanmin(X), np.nanmax(X)
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"likelihood={likelihood!r} needs X in [0, 1], but X has values "
+                f"in [{lo:.4g}, {hi:.4g}]. Rescale X (e.g. MinMaxScaler) or use "
+                "likelihood='gaussian'."
+            )
+
+
+def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features):
+    """The hidden widths to use; None picks them from the number of features."""
+    if hidden_layer_sizes is None:
+        first = int(min(512, max(64, 2 ** math.ceil(math.log2(2 * n_features)))))
+        return [first, max(32, first // 2)]
+    sizes = np.atleast_1d(np.asarray(hidden_layer_sizes))
+    if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
+        raise ValueError(
+            "hidden_layer_sizes must be a positive int or a sequence of positive "
+            f"ints, got {hidden_layer_sizes!r}."
+        )
+    return [int(s) for s in sizes]
+
+
+class BaseVAE(BaseEstimator):
+    """Common parameters and the training loop of skvae's estimators.
+
+    Subclasses provide ``_setup(X, y)`` (first fit: preprocessing and the
+    module config) and ``_training_arrays(X, y)`` (what the module's
+    ``training_loss`` takes), and call ``_fit``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "network": [StrOptions({"dense"})],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left"), None],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    # ------------------------------------------------------------------ fit
+
+    def _is_first_pass(self, incremental):
+        fitted = hasattr(self, "_params")
+        return not fitted or not (incremental or self.warm_start)
+
+    def _fit(self, X, y=None, *, incremental=False):
+        """Validate, set up on the first pass, train, and finish."""
+        first_pass = self._is_first_pass(incremental)
+        device = resolve_device(self.device)
+        X, y = self._validate_fit_data(X, y, reset=first_pass)
+        if first_pass:
+            self._seed = draw_seed(self.random_state)
+            self._n_fit_calls = 0
+            self._params = None
+            self._optimizer_state = None
+            self.loss_curve_ = []
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_loss_ = math.inf
+            self.best_validation_score_ = -math.inf if self.early_stopping else None
+            self.n_iter_ = 0
+            self._no_improvement_count = 0
+            self._setup(X, y)
+        init_seed, shuffle_seed, split_seed = np.random.SeedSequence(
+            [self._seed, self._n_fit_calls]
+        ).generate_state(3)
+        self._n_fit_calls += 1
+
+        arrays = self._training_arrays(X, y)
+        use_validation = self.early_stopping and not incremental
+        train, val = self._split(arrays, use_validation, split_seed)
+        self._train(train, val, device, init_seed, shuffle_seed, incremental)
+        self._inference = self._build_inference_module()
+        self._after_training(X, y)
+        return self
+
+    def _split(self, arrays, use_validation, seed):
+        n = arrays[0].shape[0]
+        if not use_validation:
+            return arrays, None
+        n_val = math.ceil(self.validation_fraction * n)
+        if n - n_val < 1:
+            raise ValueError(
+                f"n_samples={n} is too few to hold out validation_fraction="
+                f"{self.validation_fraction} for early stopping; provide more "
+                "samples or set early_stopping=False."
+            )
+        perm = np.random.default_rng(seed).permutation(n)
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        return tuple(a[train_idx] for a in arrays), tuple(a[val_idx] for a in arrays)
+
+    def _kl_weight(self, epoch):
+        """beta, ramped linearly over the first ``kl_warmup`` epochs."""
+        if self.kl_warmup == 0:
+            return float(self.beta)
+        return float(self.beta) * min(1.0, epoch / self.kl_warmup)
+
+    def _train(self, train, val, device, init_seed, shuffle_seed, incremental):
+        """The epoch loop: early stopping, divergence recovery, interruption."""
+        module = build_module(
+            self._config,
+            seed=init_seed if self._params is None else None,
+            params=self._params,
+            device=device,
+        )
+        n_train = train[0].shape[0]
+        learning_rate = float(self.learning_rate)
+        trainer = Trainer(
+            module,
+            learning_rate=learning_rate,
+            batch_size=min(self.batch_size, n_train),
+            seed=shuffle_seed,
+        )
+        if self._optimizer_state is not None:
+            trainer.load_optimizer_state(self._optimizer_state)
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = learning_rate
+        to_tensor = lambda arrays: tuple(torch.from_numpy(a).to(device) for a in arrays)  # noqa: E731
+        train = to_tensor(train)
+        val = to_tensor(val) if val is not None else None
+
+        max_epochs = 1 if incremental else self.max_iter
+        best = None
+        last_good = trainer.snapshot()
+        epochs, retries, converged = 0, 0, False
+        try:
+            while epochs < max_epochs:
+                start = time.perf_counter()
+                loss = trainer.train_epoch(
+                    train, self._kl_weight(self.n_iter_), self._kl_weight(self.n_iter_ + 1)
+                )
+                if not math.isfinite(loss):
+                    retries += 1
+                    if retries > _MAX_DIVERGENCE_RETRIES:
+                        raise ValueError(
+                            "Training diverged: the loss became non-finite "
+                            f"{retries} times, even with learning_rate reduced to "
+                            f"{learning_rate:.3g}. Lower learning_rate, standardise "
+                            "X, or check X for extreme values."
+                        )
+                    trainer.restore(last_good)
+                    learning_rate /= 10
+                    trainer.reset_optimizer(learning_rate)
+                    warnings.warn(
+                        f"The loss became non-finite in epoch {self.n_iter_ + 1}; "
+                        "restored the weights of the last finite epoch and reduced "
+                        f"the learning rate to {learning_rate:.3g}.",
+                        RuntimeWarning,
+                    )
+                    continue
+                last_good = trainer.snapshot()
+                epochs += 1
+                self.n_iter_ += 1
+                self.loss_curve_.append(loss)
+                message = f"Epoch {self.n_iter_}: loss {loss:.4f}"
+                warming_up = self.n_iter_ < self.kl_warmup
+                if val is not None:
+                    score = -trainer.evaluate(val, float(self.beta))
+                    self.validation_scores_.append(score)
+                    message += f", validation score {score:.4f}"
+                    improved = score >= self.best_validation_score_ + self.tol
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        best = last_good
+                else:
+                    improved = loss <= self.best_loss_ - self.tol
+                self.best_loss_ = min(self.best_loss_, loss)
+                self._no_improvement_count = (
+                    0 if improved or warming_up else self._no_improvement_count + 1
+                )
+                if self.verbose:
+                    print(f"{message}, {time.perf_counter() - start:.2f}s")
+                if self._no_improvement_count > self.n_iter_no_change:
+                    converged = True
+                    if self.verbose:
+                        what = "Validation score" if val is not None else "Training loss"
+                        print(
+                            f"{what} did not improve more than tol={self.tol} for "
+                            f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                        )
+                    break
+            if not incremental and not converged:
+                warnings.warn(
+                    f"Maximum iterations ({self.max_iter}) reached and the "
+                    "optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"Training interrupted by the user after {self.n_iter_} epochs; "
+                "the model keeps the best weights found so far.",
+                UserWarning,
+            )
+            trainer.restore(last_good)
+        if best is not None:
+            trainer.restore(best)
+        self._params = state_to_numpy(module.state_dict())
+        self._optimizer_state = trainer.optimizer_state()
+
+    # ----------------------------------------------------------- inference
+
+    def _inference_device(self):
+        return resolve_device(self.device, strict=False)
+
+    def _build_inference_module(self):
+        device = self._inference_device()
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        return build_module(self._config, params=self._params, device=device, dtype=dtype).eval()
+
+    def _map_batches(self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE):
+        """Apply ``fn`` to row batches of ``arrays`` (as tensors on the
+        inference device) and stack the numpy results."""
+        module = self._inference
+        param = next(module.parameters())
+        n = arrays[0].shape[0]
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, n, batch_size):
+                tensors = [
+                    torch.tensor(a[start : start + batch_size], device=param.device)
+                    for a in arrays
+                ]
+                tensors = [t.to(param.dtype) if t.is_floating_point() else t for t in tensors]
+                outputs.append(fn(*tensors).cpu().numpy())
+        return np.concatenate(outputs)
+
+    def _importance_noise(self):
+        """K standard-normal draws shared by all rows (fixed per model), so
+        that each row's bound is deterministic and independent of the batch."""
+        param = next(self._inference.parameters())
+        generator = torch.Generator().manual_seed(self._seed)
+        eps = torch.randn(
+            self.n_importance_samples, 1, self._config["n_components"], generator=generator,
+            dtype=torch.float64,
+        )
+        return eps.to(device=param.device, dtype=param.dtype)
+
+    def _log_likelihood_bound(self, X_model, mask=None):
+        """Importance-weighted bound on log p(x) per row, in model units."""
+        eps = self._importance_noise()
+        rows = max(1, _IW_DRAWS_PER_BATCH // self.n_importance_samples)
+        module = self._inference
+        arrays = (X_model,) if mask is None else (X_model, mask)
+        return self._map_batches(
+            lambda x, m=None: module.log_likelihood_bound(x, eps, m), *arrays, batch_size=rows
+        )
+
+    # --------------------------------------------------------- persistence
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        # The inference network is rebuilt from the numpy parameters on load.
+        state.pop("_inference", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "_params", None) is not None:
+            self._inference = self._build_inference_module()

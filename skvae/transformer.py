@@ -1,0 +1,415 @@
+"""VAETransformer: a variational autoencoder as a drop-in for PCA."""
+
+import numpy as np
+import torch
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import (
+    BaseVAE,
+    check_unit_interval,
+    resolve_hidden_layer_sizes,
+    standardisation,
+)
+from .nn.model import gaussian_kl
+
+
+class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
+    """Dimensionality reduction with a (beta-)variational autoencoder.
+
+    A nonlinear counterpart of :class:`~sklearn.decomposition.PCA`: ``fit``
+    trains an encoder q(z | x) and a decoder p(x | z) with a standard normal
+    prior on the ``n_components``-dimensional latent z; ``transform`` returns
+    the posterior mean of z, ``inverse_transform`` the decoder's mean of x,
+    ``sample`` generates new rows and ``score`` is a held-out log-likelihood
+    bound comparable with :meth:`PCA.score <sklearn.decomposition.PCA.score>`.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space.
+
+    network : {"dense"}, default="dense"
+        Kind of encoder and decoder. ``"dense"``: fully connected layers.
+
+    hidden_layer_sizes : int, tuple of int or None, default=None
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        None picks two layers from the number of features: the first has
+        ``2 * n_features`` units rounded up to a power of two, clipped to
+        [64, 512], the second half as many (at least 32).
+
+    activation : {"relu", "elu", "gelu", "silu", "tanh", "logistic", \
+            "identity"}, default="relu"
+        Activation between hidden layers.
+
+    likelihood : {"auto", "gaussian", "bernoulli", "continuous_bernoulli"}, \
+            default="auto"
+        Observation model p(x | z).
+
+        - ``"gaussian"``: features are standardised internally; each has a
+          learned noise scale (floored, so constant features are safe).
+        - ``"bernoulli"``: for binary data or intensities in [0, 1] such as
+          pixels; trained with cross-entropy on logits. For values strictly
+          inside (0, 1) its ``score`` is not a normalised density.
+        - ``"continuous_bernoulli"``: a proper density on [0, 1]
+          (Loaiza-Ganem and Cunningham, 2019).
+        - ``"auto"``: ``"bernoulli"`` when all training values lie in
+          [0, 1], ``"gaussian"`` otherwise.
+
+    beta : float, default=1.0
+        Weight of the KL term in the training objective (beta-VAE, Higgins
+        et al., 2017). ``score`` always uses beta = 1.
+
+    kl_warmup : int, default=0
+        Number of epochs over which the KL weight ramps linearly from 0 to
+        ``beta``. Early stopping does not count epochs inside the ramp.
+
+    batch_size : int, default=128
+        Rows per Adam step (clipped to the number of training rows).
+
+    learning_rate : float, default=1e-3
+        Adam's step size.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when their
+        objective has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and restore the best weights. If False, stop when the
+        training loss stops improving. ``partial_fit`` never holds out rows.
+
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+
+    tol : float, default=1e-4
+        Minimum improvement (nats per sample) that counts.
+
+    n_importance_samples : int, default=100
+        Latent draws per row for the importance-weighted bound of
+        ``score_samples`` (Burda et al., 2016); more is tighter and slower.
+
+    device : str, default="auto"
+        Torch device for training and inference: ``"auto"`` (a GPU when one
+        is visible, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        A model fitted on a GPU loads and runs on a machine without one.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and the
+        noise; the same int gives identical results on the CPU. Fitting
+        never changes numpy's or torch's global random state.
+
+    verbose : int, default=0
+        0 is silent; 1 or more prints one line per epoch (loss, validation
+        score, time).
+
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimiser state.
+
+    Attributes
+    ----------
+    likelihood_ : str
+        The likelihood used (``"auto"`` resolved).
+    component_kl_ : ndarray of shape (n_components,)
+        Average KL divergence, in nats, between each latent component's
+        posterior and the prior over the training rows: how much
+        information the component carries. Components are ordered by it,
+        most informative first (as PCA orders by variance). Values near 0
+        mark unused components.
+    loss_curve_ : list of float
+        Training loss (negative beta-ELBO, nats per row in model units) per
+        epoch.
+    validation_scores_ : list of float or None
+        Beta-ELBO of the held-out rows per epoch (None without early
+        stopping).
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; its weights are the ones kept.
+    best_loss_ : float
+        Lowest training loss.
+    n_iter_ : int
+        Number of epochs trained.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    VAEImputer : Imputation of missing values with a VAE.
+
+    References
+    ----------
+    Kingma and Welling, "Auto-Encoding Variational Bayes", ICLR 2014.
+    Higgins et al., "beta-VAE", ICLR 2017.
+    Burda, Grosse and Salakhutdinov, "Importance Weighted Autoencoders",
+    ICLR 2016.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X = load_digits().data / 16
+    >>> vae = VAETransformer(n_components=2, max_iter=5, random_state=0)
+    >>> Z = vae.fit_transform(X)
+    >>> Z.shape
+    (1797, 2)
+    >>> vae.inverse_transform(Z).shape
+    (1797, 64)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 64)
+    """
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        network="dense",
+        hidden_layer_sizes=None,
+        activation="relu",
+        likelihood="auto",
+        beta=1.0,
+        kl_warmup=0,
+        batch_size=128,
+        learning_rate=1e-3,
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        n_importance_samples=100,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_components = n_components
+        self.network = network
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.n_importance_samples = n_importance_samples
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the VAE to X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Accepted (and ignored) so that the transformer fits in
+            pipelines, including semi-supervised ones where ``y == -1``
+            marks unlabeled rows.
+
+        Returns
+        -------
+        self : VAETransformer
+        """
+        return self._fit(X, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on X, continuing from the current state.
+
+        The first call sets up the model (feature scaling is estimated from
+        this first batch). No rows are held out for early stopping.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : VAETransformer
+        """
+        return self._fit(X, incremental=True)
+
+    def transform(self, X):
+        """Posterior mean of the latent code for each row of X.
+
+        Deterministic, and each row's code does not depend on the other rows
+        passed with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = self._validate_transform_data(X)
+        module = self._inference
+        Z = self._map_batches(lambda x: module.encode(x)[0], self._to_model_units(X))
+        return Z[:, self._order]
+
+    def inverse_transform(self, X):
+        """Decoder mean of x for latent codes X, in the original units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of ``transform``.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float64, input_name="X")
+        if Z.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {Z.shape[1]} features, but inverse_transform expects latent "
+                f"codes with {self.n_components_} columns (n_components)."
+            )
+        return self._decode_mean(Z)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Generate rows: decoder means at latent codes drawn from the prior.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            None uses the estimator's ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        return self._decode_mean(rng.standard_normal((n_samples, self.n_components_)))
+
+    def score_samples(self, X):
+        """Lower bound on the log-likelihood of each row, in nats.
+
+        An importance-weighted bound with ``n_importance_samples`` draws,
+        computed with beta = 1 whatever beta was used for training, in the
+        original units of X (internal standardisation is undone with its
+        log-Jacobian), so it is comparable with ``PCA.score_samples``.
+        Deterministic for a fitted model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._validate_transform_data(X)
+        check_unit_interval(X, self.likelihood_)
+        bound = self._log_likelihood_bound(self._to_model_units(X))
+        return bound - np.log(self._scale).sum()
+
+    def score(self, X, y=None):
+        """Mean of ``score_samples(X)``: higher is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def n_components_(self):
+        """Number of latent components of the fitted model."""
+        return self._config["n_components"]
+
+    @property
+    def _n_features_out(self):
+        return self._order.shape[0]
+
+    def _validate_fit_data(self, X, y, *, reset):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        return X.astype(np.float64, copy=False), y
+
+    def _validate_transform_data(self, X):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X.astype(np.float64, copy=False)
+
+    def _setup(self, X, y=None):
+        """First fit: resolve the likelihood, feature scaling and network."""
+        if self.likelihood == "auto":
+            in_unit_interval = X.min() >= 0 and X.max() <= 1
+            self.likelihood_ = "bernoulli" if in_unit_interval else "gaussian"
+        else:
+            self.likelihood_ = self.likelihood
+        check_unit_interval(X, self.likelihood_)
+        self._shift, self._scale = standardisation(X, self.likelihood_)
+        X_model = self._to_model_units(X)
+        low, high = X_model.min(axis=0), X_model.max(axis=0)
+        width = high - low
+        n_features = X.shape[1]
+        self._config = {
+            "network": self.network,
+            "n_features": n_features,
+            "n_components": int(self.n_components),
+            "likelihood": self.likelihood_,
+            "hidden_layer_sizes": resolve_hidden_layer_sizes(
+                self.hidden_layer_sizes, n_features
+            ),
+            "activation": self.activation,
+            "input_bounds": ((low - width).tolist(), (high + width).tolist()),
+        }
+
+    def _training_arrays(self, X, y=None):
+        return (self._to_model_units(X).astype(np.float32),)
+
+    def _to_model_units(self, X):
+        return (X - self._shift) / self._scale
+
+    def _decode_mean(self, Z):
+        Z_model = Z[:, np.argsort(self._order)]
+        module = self._inference
+        mean = self._map_batches(lambda z: module.likelihood.mean(module.decode(z)), Z_model)
+        return mean * self._scale + self._shift
+
+    def _after_training(self, X, y=None):
+        """Order the components by the information they carry."""
+        module = self._inference
+
+        def per_component_kl(x):
+            mean, log_var = module.encode(x)
+            return gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1))
+
+        kl = self._map_batches(per_component_kl, self._to_model_units(X)).mean(axis=0)
+        self._order = np.argsort(-kl, kind="stable")
+        self.component_kl_ = kl[self._order]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
