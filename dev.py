@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Set up and run skvae's demo or tests with nothing but python3.
+
+    python3 dev.py demo     # VAETransformer against PCA on MNIST-5k; writes a figure
+    python3 dev.py test     # the whole test suite
+    python3 dev.py bench NAME   # run benchmarks/bench_NAME.py
+
+The first run creates ``.venv`` beside this file, installs the CPU build of
+torch, then skvae with its development extras; later runs reuse it (and
+reinstall when setup.cfg changes). Set SKVAE_TORCH to choose another torch
+requirement (default ``torch==2.13.0``).
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+STAMP = VENV / ".skvae-installed"
+
+
+def run(*args, **kwargs):
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+def ensure_environment():
+    """Create the virtual environment and install what is missing."""
+    wanted = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        venv.create(VENV, with_pip=True)
+    pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    # Torch first, pinned: a bare `torch` requirement would pull a multi-GB
+    # CUDA build when no torch is installed.
+    run(*pip, os.environ.get("SKVAE_TORCH", "torch==2.13.0"))
+    run(*pip, "-e", f"{ROOT}[dev]")
+    STAMP.write_text(wanted)
+
+
+def main(argv):
+    commands = {
+        "demo": [ROOT / "benchmarks" / "demo.py"],
+        "test": ["-m", "pytest", "-q"],
+    }
+    if not argv or (argv[0] not in commands and argv[0] != "bench"):
+        print(__doc__)
+        return 2
+    ensure_environment()
+    if argv[0] == "bench":
+        if len(argv) < 2:
+            print("usage: python3 dev.py bench NAME [args...]")
+            return 2
+        args = [ROOT / "benchmarks" / f"bench_{argv[1]}.py", *argv[2:]]
+    else:
+        args = [*commands[argv[0]], *argv[1:]]
+    return subprocess.run([str(PYTHON), *map(str, args)], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,23 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def blobs():
+    """200 rows x 6 features with a 2-D nonlinear structure, standardised."""
+    rng = np.random.RandomState(0)
+    t = rng.uniform(-2, 2, size=(200, 2))
+    X = np.column_stack(
+        [t[:, 0], t[:, 1], np.sin(t[:, 0]), t[:, 0] * t[:, 1], t[:, 1] ** 2, np.cos(t[:, 1])]
+    )
+    X += 0.05 * rng.standard_normal(X.shape)
+    return (X - X.mean(0)) / X.std(0)
+
+
+@pytest.fixture
+def images():
+    """150 'images' of 16 pixels in [0, 1] (sklearn digits, cropped)."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:150] / 16
+    return X[:, 20:36]
