@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .nn import VAE, Trainer
+from .nn import Trainer, model_from_config
 from .nn.likelihoods import LIKELIHOODS
 from .nn.networks import ACTIVATIONS
 from .nn.train import numpy_to_state, state_to_numpy
@@ -68,13 +68,13 @@ def draw_seed(random_state):
 
 
 def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float32):
-    """Construct a VAE from its config without touching torch's global RNG,
+    """Construct a model from its config without touching torch's global RNG,
     initialised from ``seed`` or loaded from ``params`` (numpy arrays)."""
     # Layer constructors draw default initial weights from the global
     # generator; fork it so that fitting leaves the user's state alone.
     with torch.random.fork_rng(devices=[]):
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        module = VAE.from_config(config, generator=generator)
+        module = model_from_config(config, generator=generator)
     if params is not None:
         module.load_state_dict(numpy_to_state(params))
     return module.to(device=device, dtype=dtype)

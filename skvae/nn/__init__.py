@@ -15,6 +15,15 @@ from .model import VAE
 from .networks import DenseDecoder, DenseEncoder, make_networks
 from .train import Trainer
 
+#: Model classes by the ``"model"`` key of a config dict (default "vae").
+MODELS = {"vae": VAE}
+
+
+def model_from_config(config, generator=None):
+    """Build the model a config dict describes (see ``VAE.from_config``)."""
+    return MODELS[config.get("model", "vae")].from_config(config, generator=generator)
+
+
 __all__ = [
     "VAE",
     "Bernoulli",
@@ -26,4 +35,5 @@ __all__ = [
     "Trainer",
     "make_likelihood",
     "make_networks",
+    "model_from_config",
 ]
