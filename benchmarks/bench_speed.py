@@ -1,0 +1,133 @@
+"""Protocol 4 of shared/BENCHMARKS.md: training throughput of skvae against a
+plain PyTorch loop over the same network, in one process, alternating.
+
+Network: dense encoder 784-512-256, latent 16, mirrored decoder, Bernoulli
+likelihood, Adam (the plain loop uses the default torch.optim.Adam), batch
+128, 20,000 x 784 uniform random data, validation and early stopping off.
+skvae is timed end to end through ``VAETransformer.fit`` (set-up, training,
+the post-fit pass that orders components), the plain loop over its epochs.
+
+    python3 dev.py bench speed                       # writes RESULTS.md
+    python3 dev.py bench speed --device cuda --batch-size 128 1024
+"""
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+from torch import nn
+
+from _common import markdown_table, write_section
+from skvae import VAETransformer
+
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+N_SAMPLES, N_FEATURES, LATENT = 20000, 784, 16
+
+
+def plain_loop(X, epochs, batch_size, device):
+    """What a user would write by hand: the reference loop."""
+    torch.manual_seed(0)
+    encoder = nn.Sequential(
+        nn.Linear(N_FEATURES, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 2 * LATENT)
+    ).to(device)
+    decoder = nn.Sequential(
+        nn.Linear(LATENT, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, N_FEATURES)
+    ).to(device)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3)
+    data = torch.from_numpy(X).to(device)
+    for _ in range(epochs):
+        perm = torch.randperm(data.shape[0], device=device)
+        for start in range(0, data.shape[0], batch_size):
+            x = data[perm[start : start + batch_size]]
+            mean, log_var = encoder(x).chunk(2, dim=1)
+            z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
+            logits = decoder(z)
+            rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+            kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(1)
+            loss = (rec + kl).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def skvae_fit(X, epochs, batch_size, device):
+    VAETransformer(
+        LATENT,
+        hidden_layer_sizes=(512, 256),
+        likelihood="bernoulli",
+        batch_size=batch_size,
+        max_iter=epochs,
+        early_stopping=False,
+        n_iter_no_change=epochs,
+        device=str(device),
+        random_state=0,
+    ).fit(X)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[128])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    X = np.random.default_rng(0).uniform(size=(N_SAMPLES, N_FEATURES)).astype(np.float32)
+    n = N_SAMPLES * args.epochs
+    rows = []
+    for batch_size in args.batch_size:
+        # Warm-up (allocator, kernels), then alternate so both see the same machine.
+        plain_loop(X, 1, batch_size, device)
+        skvae_fit(X, 1, batch_size, device)
+        plain, ours, ratios = [], [], []
+        for _ in range(args.repeats):
+            t_plain = timed(plain_loop, X, args.epochs, batch_size, device)
+            t_ours = timed(skvae_fit, X, args.epochs, batch_size, device)
+            plain.append(n / t_plain)
+            ours.append(n / t_ours)
+            ratios.append(t_plain / t_ours)
+            print(f"batch {batch_size}: plain {n / t_plain:,.0f}/s, skvae {n / t_ours:,.0f}/s, ratio {t_plain / t_ours:.2f}", flush=True)
+        rows.append(
+            [
+                str(device),
+                batch_size,
+                f"{statistics.median(plain):,.0f}",
+                f"{statistics.median(ours):,.0f}",
+                f"**{statistics.median(ratios):.2f}x**",
+                f"{min(ratios):.2f}-{max(ratios):.2f}",
+            ]
+        )
+    body = (
+        f"Samples per second (median of {args.repeats} alternating repeats, "
+        f"{args.epochs} epochs of {N_SAMPLES:,} x {N_FEATURES} each; skvae timed end "
+        "to end through `fit`).\n\n"
+        + markdown_table(
+            ["device", "batch", "plain PyTorch loop", "skvae", "skvae / plain (median)", "range"],
+            rows,
+        )
+    )
+    if args.no_write:
+        print(body)
+    else:
+        name = "Training speed (protocol 4)" + ("" if device.type == "cpu" else f", {device.type}")
+        write_section(name, body)
+
+
+if __name__ == "__main__":
+    main()
