@@ -125,6 +125,83 @@ def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features):
     return [int(s) for s in sizes]
 
 
+def resolve_conv_layers(network, n_features, image_shape, conv_channels, hidden_layer_sizes):
+    """The config entries of a convolutional network (none for "dense").
+
+    ``image_shape`` must hold exactly ``n_features`` values; None reads the
+    rows as square one-channel images. ``conv_channels`` None picks the
+    stages from the image size (see ``default_conv_channels``), and
+    ``hidden_layer_sizes`` None one fully connected layer of 256 units
+    between the convolutions and the latent code.
+    """
+    if network != "conv":
+        return {}
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"network='conv' needs image_shape: X has {n_features} features, "
+                "which is not a perfect square (a square one-channel image). Pass "
+                "image_shape=(height, width) or (channels, height, width)."
+            )
+        shape = [1, side, side]
+    else:
+        values = np.asarray(image_shape)
+        if (
+            values.ndim != 1
+            or values.size not in (2, 3)
+            or not np.issubdtype(values.dtype, np.integer)
+            or np.any(values < 1)
+        ):
+            raise ValueError(
+                "image_shape must be (height, width) or (channels, height, width) "
+                f"of positive ints, got {image_shape!r}."
+            )
+        shape = [int(v) for v in values]
+        shape = [1, *shape] if len(shape) == 2 else shape
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(int(v) for v in values)} holds {math.prod(shape)} "
+                f"values per image, but X has {n_features} features; their product "
+                "must equal the number of features."
+            )
+    if conv_channels is None:
+        channels = default_conv_channels(shape)
+    else:
+        channels = np.atleast_1d(np.asarray(conv_channels))
+        if (
+            channels.ndim != 1
+            or channels.size == 0
+            or not np.issubdtype(channels.dtype, np.integer)
+            or np.any(channels < 1)
+        ):
+            raise ValueError(
+                "conv_channels must be a positive int or a non-empty sequence of "
+                f"positive ints, got {conv_channels!r}."
+            )
+        channels = [int(c) for c in channels]
+    hidden = (
+        [256]
+        if hidden_layer_sizes is None
+        else resolve_hidden_layer_sizes(hidden_layer_sizes, n_features)
+    )
+    return {"image_shape": shape, "conv_channels": channels, "hidden_layer_sizes": hidden}
+
+
+def default_conv_channels(image_shape):
+    """Channels per stride-2 stage for images of ``(C, H, W)``.
+
+    One stage per halving while the shorter side is at least 8 pixels (at
+    least one stage; two for 28x28, one for 8x8), starting at 16 channels
+    and doubling up to 128. Few channels and strided convolutions instead of
+    pooling keep a CPU epoch within a few times a dense network's.
+    """
+    side, n_stages = min(image_shape[1:]), 0
+    while side >= 8 or n_stages == 0:
+        side, n_stages = -(-side // 2), n_stages + 1
+    return [min(128, 16 * 2**i) for i in range(n_stages)]
+
+
 class BaseVAE(BaseEstimator):
     """Common parameters and the training loop of skvae's estimators.
 
@@ -135,7 +212,9 @@ class BaseVAE(BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "network": [StrOptions({"dense"})],
+        "network": [StrOptions({"dense", "conv"})],
+        "image_shape": ["array-like", None],
+        "conv_channels": ["array-like", Interval(Integral, 1, None, closed="left"), None],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left"), None],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions({"auto", *LIKELIHOODS})],

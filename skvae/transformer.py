@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import (
     BaseVAE,
     check_unit_interval,
+    resolve_conv_layers,
     resolve_hidden_layer_sizes,
     standardisation,
 )
@@ -30,12 +31,38 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     n_components : int, default=2
         Dimension of the latent space.
 
-    network : {"dense"}, default="dense"
-        Kind of encoder and decoder. ``"dense"``: fully connected layers.
+    network : {"dense", "conv"}, default="dense"
+        Kind of encoder and decoder.
+
+        - ``"dense"``: fully connected layers.
+        - ``"conv"``: for images, each row one image flattened in C order
+          (as ``images.reshape(n_samples, -1)`` gives). The encoder is a
+          stack of 3x3 convolutions with stride 2, each halving height and
+          width, then fully connected layers; the decoder mirrors it with
+          transposed convolutions. Reconstructions and samples always have
+          the input's shape, odd sizes included.
+
+    image_shape : tuple of int or None, default=None
+        Shape of one image, ``(height, width)`` or ``(channels, height,
+        width)``, for ``network="conv"``; its product must equal the number
+        of features. None reads each row as a square one-channel image
+        (an error when the number of features is not a perfect square).
+        Ignored by ``network="dense"``.
+
+    conv_channels : int, tuple of int or None, default=None
+        Output channels of the encoder's convolutions, one stride-2 stage
+        per entry, input side first; the decoder mirrors them. None picks
+        one stage per halving while the shorter side is at least 8 pixels
+        (at least one), with 16 channels doubling per stage up to 128:
+        ``(16,)`` for 8x8 images, ``(16, 32)`` for 28x28. Ignored by
+        ``network="dense"``.
 
     hidden_layer_sizes : int, tuple of int or None, default=None
         Widths of the encoder's hidden layers; the decoder mirrors them.
-        None picks two layers from the number of features: the first has
+        With ``network="conv"`` these are the fully connected layers between
+        the convolutions and the latent code, and None gives one layer of
+        256 units. With ``network="dense"``, None picks two layers from the
+        number of features: the first has
         ``2 * n_features`` units rounded up to a power of two, clipped to
         [64, 512], the second half as many (at least 32).
 
@@ -169,6 +196,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         n_components=2,
         *,
         network="dense",
+        image_shape=None,
+        conv_channels=None,
         hidden_layer_sizes=None,
         activation="relu",
         likelihood="auto",
@@ -189,6 +218,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     ):
         self.n_components = n_components
         self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
@@ -383,6 +414,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             ),
             "activation": self.activation,
             "input_bounds": ((low - width).tolist(), (high + width).tolist()),
+            # Image shape, channels and the conv defaults; nothing for dense.
+            **resolve_conv_layers(
+                self.network,
+                n_features,
+                self.image_shape,
+                self.conv_channels,
+                self.hidden_layer_sizes,
+            ),
         }
 
     def _training_arrays(self, X, y=None):

@@ -12,7 +12,7 @@ from .likelihoods import (
     make_likelihood,
 )
 from .model import VAE
-from .networks import DenseDecoder, DenseEncoder, make_networks
+from .networks import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, make_networks
 from .train import Trainer
 
 #: Model classes by the ``"model"`` key of a config dict (default "vae").
@@ -28,6 +28,8 @@ __all__ = [
     "VAE",
     "Bernoulli",
     "ContinuousBernoulli",
+    "ConvDecoder",
+    "ConvEncoder",
     "DenseDecoder",
     "DenseEncoder",
     "Gaussian",

@@ -68,6 +68,7 @@ class VAE(nn.Module):
 
         Keys: ``network``, ``n_features``, ``n_components``, ``likelihood``,
         ``hidden_layer_sizes``, ``activation`` and optionally
+        ``image_shape`` and ``conv_channels`` (for ``network="conv"``) and
         ``input_bounds`` (a pair of per-feature lists, or None). Parameters are initialised from ``generator`` when
         given.
         """
@@ -79,6 +80,8 @@ class VAE(nn.Module):
             n_outputs=likelihood.n_outputs,
             hidden_layer_sizes=config["hidden_layer_sizes"],
             activation=config["activation"],
+            image_shape=config.get("image_shape"),
+            conv_channels=config.get("conv_channels"),
         )
         bounds = config.get("input_bounds")
         if bounds is not None:

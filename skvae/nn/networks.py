@@ -86,6 +86,150 @@ class DenseDecoder(nn.Module):
         return self.net(z)
 
 
+def conv_geometry(image_shape, n_stages):
+    """Spatial sizes ``[(H, W), ...]`` after each stride-2 stage (input first).
+
+    A 3x3 convolution with stride 2 and padding 1 maps a side of length s to
+    ceil(s / 2), so odd sizes lose nothing; the decoder's transposed
+    convolutions pick their output padding to land back on s exactly.
+    """
+    sizes = [tuple(int(s) for s in image_shape[-2:])]
+    for _ in range(n_stages):
+        h, w = sizes[-1]
+        sizes.append((-(-h // 2), -(-w // 2)))
+    return sizes
+
+
+def _as_chw(image_shape):
+    shape = tuple(int(s) for s in image_shape)
+    return shape if len(shape) == 3 else (1, *shape)
+
+
+# Largest number of activations one decoder pass holds per chunk: importance
+# sampling decodes K draws for every row at once, and feature maps are much
+# wider than a dense layer, so big batches are decoded in pieces.
+_MAX_CHUNK_ACTIVATIONS = 2**24
+
+
+class ConvEncoder(nn.Module):
+    """Convolutional encoder ``x -> (mean, log_var)`` for flattened images.
+
+    Each stage is a 3x3 convolution with stride 2 (it halves the height and
+    width, rounding up); the feature maps are then flattened and passed
+    through fully connected layers to the two moments. Rows of ``x`` are
+    images flattened in C order from ``image_shape``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(height, width)`` or ``(channels, height, width)``.
+    n_components : int
+        Dimension of the latent space.
+    channels : sequence of int
+        Output channels of each convolution, input side first.
+    hidden_layer_sizes : sequence of int
+        Widths of the fully connected layers after the convolutions.
+    activation : str
+        A key of ``ACTIVATIONS``.
+    """
+
+    def __init__(self, image_shape, n_components, channels, hidden_layer_sizes, activation):
+        super().__init__()
+        self.image_shape = _as_chw(image_shape)
+        layers = []
+        c_in = self.image_shape[0]
+        for c_out in channels:
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ACTIVATIONS[activation]()]
+            c_in = c_out
+        self.conv = nn.Sequential(*layers)
+        h, w = conv_geometry(self.image_shape, len(channels))[-1]
+        sizes = [c_in * h * w, *hidden_layer_sizes]
+        self.body = _mlp(sizes, activation, final_activation=True)
+        self.head = nn.Linear(sizes[-1], 2 * n_components)
+
+    def forward(self, x):
+        lead = x.shape[:-1]
+        h = self.conv(x.reshape(-1, *self.image_shape)).flatten(1)
+        mean, log_var = self.head(self.body(h)).chunk(2, dim=-1)
+        return mean.reshape(*lead, -1), log_var.reshape(*lead, -1)
+
+
+class ConvDecoder(nn.Module):
+    """Transposed-convolution decoder ``z -> likelihood parameters``.
+
+    The mirror image of :class:`ConvEncoder`: fully connected layers up to
+    the smallest feature map, then 3x3 transposed convolutions with stride 2
+    whose output padding restores each stage's exact size, so the output
+    always has the input's height and width (odd sizes included, nothing is
+    cropped). The last convolution emits ``n_outputs / (height * width)``
+    channels; flattened in C order they are the likelihood's raw outputs
+    (for one output per feature, exactly the input's layout).
+
+    Parameters
+    ----------
+    n_components : int
+        Dimension of the latent space.
+    image_shape : tuple of int
+        ``(height, width)`` or ``(channels, height, width)``.
+    n_outputs : int
+        Number of raw outputs the likelihood needs; a multiple of
+        ``height * width``.
+    channels : sequence of int
+        The encoder's channels (input side first); used in reverse.
+    hidden_layer_sizes : sequence of int
+        The encoder's fully connected widths; used in reverse.
+    activation : str
+        A key of ``ACTIVATIONS``.
+    """
+
+    def __init__(
+        self, n_components, image_shape, n_outputs, channels, hidden_layer_sizes, activation
+    ):
+        super().__init__()
+        _, height, width = _as_chw(image_shape)
+        if n_outputs % (height * width):
+            raise ValueError(
+                f"n_outputs={n_outputs} is not a multiple of the image area "
+                f"{height}x{width}; a convolutional decoder emits whole feature maps."
+            )
+        out_channels = n_outputs // (height * width)
+        channels = list(channels)
+        sizes = conv_geometry((height, width), len(channels))
+        c_last = channels[-1] if channels else out_channels
+        h, w = sizes[-1]
+        self.start_shape = (c_last, h, w)
+        dense = [n_components, *list(hidden_layer_sizes)[::-1], c_last * h * w]
+        # Without convolutions the dense layers produce the outputs directly.
+        self.body = _mlp(dense, activation, final_activation=bool(channels))
+        layers = []
+        targets = [out_channels, *channels[:-1]]
+        for i in reversed(range(len(channels))):
+            (h_out, w_out), (h_in, w_in) = sizes[i], sizes[i + 1]
+            padding = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
+            layers.append(
+                nn.ConvTranspose2d(
+                    channels[i], targets[i], 3, stride=2, padding=1, output_padding=padding
+                )
+            )
+            if i > 0:
+                layers.append(ACTIVATIONS[activation]())
+        self.conv = nn.Sequential(*layers)
+        widest = max([c * a * b for c, (a, b) in zip(channels, sizes[1:])] + [n_outputs])
+        self.chunk_size = max(1, _MAX_CHUNK_ACTIVATIONS // widest)
+
+    def _decode(self, z):
+        return self.conv(self.body(z).reshape(-1, *self.start_shape)).flatten(1)
+
+    def forward(self, z):
+        lead = z.shape[:-1]
+        z = z.reshape(-1, z.shape[-1])
+        if z.shape[0] <= self.chunk_size:
+            out = self._decode(z)
+        else:
+            out = torch.cat([self._decode(part) for part in z.split(self.chunk_size)])
+        return out.reshape(*lead, -1)
+
+
 def make_networks(
     network,
     *,
@@ -94,16 +238,32 @@ def make_networks(
     n_outputs,
     hidden_layer_sizes,
     activation,
+    image_shape=None,
+    conv_channels=None,
 ):
     """Build a matching ``(encoder, decoder)`` pair.
 
     The decoder mirrors the encoder: its hidden widths are the encoder's in
-    reverse order.
+    reverse order. ``"conv"`` needs ``image_shape`` (whose product is
+    ``n_features``) and ``conv_channels``, the channels of the encoder's
+    convolutions; ``hidden_layer_sizes`` are then the fully connected layers
+    between the convolutions and the latent code.
     """
+    hidden = [int(h) for h in hidden_layer_sizes]
     if network == "dense":
-        hidden = [int(h) for h in hidden_layer_sizes]
         encoder = DenseEncoder(n_features, n_components, hidden, activation)
         decoder = DenseDecoder(n_components, n_outputs, hidden[::-1], activation)
+        return encoder, decoder
+    if network == "conv":
+        shape = _as_chw(image_shape)
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} holds {math.prod(shape)} values, "
+                f"but there are n_features={n_features}."
+            )
+        channels = [int(c) for c in conv_channels]
+        encoder = ConvEncoder(shape, n_components, channels, hidden, activation)
+        decoder = ConvDecoder(n_components, shape, n_outputs, channels, hidden, activation)
         return encoder, decoder
     raise ValueError(f"Unknown network kind {network!r}.")
 

@@ -1,0 +1,148 @@
+import math
+
+import pytest
+import torch
+
+from skvae.nn.networks import (
+    ConvDecoder,
+    ConvEncoder,
+    DenseDecoder,
+    DenseEncoder,
+    conv_geometry,
+    init_parameters,
+    make_networks,
+)
+
+
+def conv_pair(image_shape, channels=(4, 8), hidden=(16,), n_components=3, n_outputs=None):
+    n_features = math.prod(image_shape)
+    return make_networks(
+        "conv",
+        n_features=n_features,
+        n_components=n_components,
+        n_outputs=n_features if n_outputs is None else n_outputs,
+        hidden_layer_sizes=hidden,
+        activation="relu",
+        image_shape=image_shape,
+        conv_channels=channels,
+    )
+
+
+def test_dense_pair_shapes():
+    encoder, decoder = make_networks(
+        "dense", n_features=6, n_components=2, n_outputs=6, hidden_layer_sizes=[8, 4],
+        activation="relu",
+    )
+    assert isinstance(encoder, DenseEncoder) and isinstance(decoder, DenseDecoder)
+    mean, log_var = encoder(torch.randn(5, 6))
+    assert mean.shape == log_var.shape == (5, 2)
+    assert decoder(torch.randn(7, 5, 2)).shape == (7, 5, 6)
+
+
+@pytest.mark.parametrize(
+    "image_shape",
+    [(8, 8), (28, 28), (7, 9), (3, 8, 8), (2, 5, 11), (1, 1), (1, 13), (3, 1, 1)],
+)
+@pytest.mark.parametrize("channels", [(4,), (4, 8), (2, 4, 8)])
+def test_conv_shapes_for_any_image_size(image_shape, channels):
+    encoder, decoder = conv_pair(image_shape, channels)
+    assert isinstance(encoder, ConvEncoder) and isinstance(decoder, ConvDecoder)
+    n_features = math.prod(image_shape)
+    mean, log_var = encoder(torch.rand(5, n_features))
+    assert mean.shape == log_var.shape == (5, 3)
+    # Any leading dimensions (importance samples), output as wide as the input.
+    assert decoder(torch.randn(5, 3)).shape == (5, n_features)
+    assert decoder(torch.randn(4, 5, 3)).shape == (4, 5, n_features)
+    assert decoder(torch.randn(2, 1, 5, 3)).shape == (2, 1, 5, n_features)
+
+
+def test_conv_geometry_rounds_up_and_decoder_restores_odd_sizes():
+    assert conv_geometry((28, 28), 3) == [(28, 28), (14, 14), (7, 7), (4, 4)]
+    assert conv_geometry((1, 7, 9), 2) == [(7, 9), (4, 5), (2, 3)]
+    _, decoder = conv_pair((7, 9), (4, 8))
+    feature_maps = decoder.conv(torch.randn(2, *decoder.start_shape))
+    assert feature_maps.shape == (2, 1, 7, 9)
+
+
+def test_conv_output_layout_is_the_input_layout():
+    # With no hidden layer and one stage, the decoder's output pixel (i, j)
+    # only depends on the feature map near (i/2, j/2): a single nonzero
+    # feature at the top-left corner lights up the top-left of the image,
+    # in the input's row-major layout.
+    _, decoder = conv_pair((6, 10), channels=(1,), hidden=())
+    with torch.no_grad():
+        decoder.conv[0].weight.fill_(1.0)
+        decoder.conv[0].bias.zero_()
+        feature_map = torch.zeros(1, 1, 3, 5)
+        feature_map[0, 0, 0, 0] = 1.0
+        image = decoder.conv(feature_map).reshape(6, 10)
+    assert image[:2, :2].abs().sum() > 0
+    assert image[2:].abs().sum() == 0 and image[:, 2:].abs().sum() == 0
+
+
+def test_several_outputs_per_pixel_come_as_whole_maps():
+    _, decoder = conv_pair((2, 5, 7), n_outputs=2 * 70)
+    assert decoder(torch.randn(3, 3)).shape == (3, 140)
+    with pytest.raises(ValueError, match="not a multiple of the image area 5x7"):
+        conv_pair((5, 7), n_outputs=36)
+
+
+def test_image_shape_must_match_n_features():
+    with pytest.raises(ValueError, match=r"image_shape=\(8, 7\) holds 56 values.*n_features=64"):
+        make_networks(
+            "conv", n_features=64, n_components=2, n_outputs=64, hidden_layer_sizes=[],
+            activation="relu", image_shape=(8, 7), conv_channels=[4],
+        )
+
+
+def test_unknown_network_kind():
+    with pytest.raises(ValueError, match="Unknown network kind 'rnn'"):
+        make_networks(
+            "rnn", n_features=4, n_components=2, n_outputs=4, hidden_layer_sizes=[],
+            activation="relu",
+        )
+
+
+def test_chunked_decoding_matches_one_pass():
+    _, decoder = conv_pair((9, 9))
+    z = torch.randn(6, 5, 3)
+    whole = decoder(z)
+    decoder.chunk_size = 4
+    torch.testing.assert_close(decoder(z), whole)
+
+
+def test_conv_codes_do_not_depend_on_the_rest_of_the_batch():
+    encoder, _ = conv_pair((3, 8, 8))
+    x = torch.rand(6, 192, dtype=torch.float64)
+    encoder = encoder.double()
+    mean, _ = encoder(x)
+    torch.testing.assert_close(encoder(x[2:3])[0], mean[2:3])
+
+
+def test_init_parameters_is_reproducible_for_conv_layers():
+    a, _ = conv_pair((8, 8))
+    b, _ = conv_pair((8, 8))
+    init_parameters(a, torch.Generator().manual_seed(3))
+    init_parameters(b, torch.Generator().manual_seed(3))
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # Bias bounds follow the conv fan-in (in_channels * kernel area).
+    conv = a.conv[0]
+    assert conv.bias.abs().max() <= 1 / math.sqrt(1 * 9)
+
+
+def test_conv_trains_through_the_vae():
+    from skvae.nn import VAE
+
+    config = {
+        "network": "conv", "n_features": 49, "n_components": 2, "likelihood": "bernoulli",
+        "hidden_layer_sizes": [16], "activation": "relu", "image_shape": [1, 7, 7],
+        "conv_channels": [4],
+    }
+    model = VAE.from_config(config, generator=torch.Generator().manual_seed(0))
+    x = (torch.rand(32, 49, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    loss = model.training_loss(x, generator=torch.Generator().manual_seed(2)).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    bound = model.log_likelihood_bound(x, torch.randn(10, 1, 2))
+    assert bound.shape == (32,) and torch.isfinite(bound).all()
