@@ -89,8 +89,11 @@ def standardisation(X, likelihood):
     n_features = X.shape[1]
     if likelihood != "gaussian":
         return np.zeros(n_features), np.ones(n_features)
-    shift = np.nanmean(X, axis=0)
-    scale = np.nanstd(X, axis=0)
+    with warnings.catch_warnings():
+        # A feature with no observed value (all NaN) gets shift 0, scale 1.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        shift = np.nanmean(X, axis=0)
+        scale = np.nanstd(X, axis=0)
     shift = np.where(np.isnan(shift), 0.0, shift)
     tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(shift))
     scale = np.where(np.isnan(scale) | (scale < tiny), 1.0, scale)
@@ -406,10 +409,11 @@ class BaseVAE(BaseEstimator):
         dtype = torch.float32 if device.type == "mps" else torch.float64
         return build_module(self._config, params=self._params, device=device, dtype=dtype).eval()
 
-    def _map_batches(self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE):
+    def _map_batches(self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None):
         """Apply ``fn`` to row batches of ``arrays`` (as tensors on the
-        inference device) and stack the numpy results."""
-        module = self._inference
+        device and in the dtype of ``module``, by default the inference
+        network) and stack the numpy results."""
+        module = self._inference if module is None else module
         param = next(module.parameters())
         n = arrays[0].shape[0]
         outputs = []

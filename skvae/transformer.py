@@ -26,6 +26,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     ``sample`` generates new rows and ``score`` is a held-out log-likelihood
     bound comparable with :meth:`PCA.score <sklearn.decomposition.PCA.score>`.
 
+    Rows may have missing values (NaN), in ``fit`` as in ``transform`` and
+    ``score``: training uses only the observed entries (the encoder reads a
+    missing entry as 0 and it adds nothing to the likelihood, as in MIWAE),
+    so an incomplete table can be reduced without imputing it first. To
+    fill the holes, use :class:`~skvae.VAEImputer`.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -292,7 +298,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         check_is_fitted(self)
         X = self._validate_transform_data(X)
         module = self._inference
-        Z = self._map_batches(lambda x: module.encode(x)[0], self._to_model_units(X))
+        Z = self._map_batches(lambda x, m=None: module.encode(x, m)[0], *self._model_arrays(X))
         return Z[:, self._order]
 
     def inverse_transform(self, X):
@@ -342,7 +348,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         computed with beta = 1 whatever beta was used for training, in the
         original units of X (internal standardisation is undone with its
         log-Jacobian), so it is comparable with ``PCA.score_samples``.
-        Deterministic for a fitted model.
+        Deterministic for a fitted model. For a row with missing values
+        (NaN) it bounds the log-likelihood of its observed entries.
 
         Parameters
         ----------
@@ -355,8 +362,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         check_is_fitted(self)
         X = self._validate_transform_data(X)
         check_unit_interval(X, self.likelihood_)
-        bound = self._log_likelihood_bound(self._to_model_units(X))
-        return bound - np.log(self._scale).sum()
+        # Missing entries are integrated out: the bound is on log p(x_observed).
+        bound = self._log_likelihood_bound(*self._model_arrays(X))
+        return bound - np.where(np.isnan(X), 0.0, np.log(self._scale)).sum(axis=1)
 
     def score(self, X, y=None):
         """Mean of ``score_samples(X)``: higher is better.
@@ -384,24 +392,32 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         return self._order.shape[0]
 
     def _validate_fit_data(self, X, y, *, reset):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=reset
+        )
         return X.astype(np.float64, copy=False), y
 
     def _validate_transform_data(self, X):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=False
+        )
         return X.astype(np.float64, copy=False)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
         if self.likelihood == "auto":
-            in_unit_interval = X.min() >= 0 and X.max() <= 1
+            in_unit_interval = not (np.nanmin(X) < 0 or np.nanmax(X) > 1)
             self.likelihood_ = "bernoulli" if in_unit_interval else "gaussian"
         else:
             self.likelihood_ = self.likelihood
         check_unit_interval(X, self.likelihood_)
         self._shift, self._scale = standardisation(X, self.likelihood_)
         X_model = self._to_model_units(X)
-        low, high = X_model.min(axis=0), X_model.max(axis=0)
+        observed = ~np.isnan(X_model)
+        # A feature never observed gets bounds around 0, what missing entries read as.
+        low = np.min(X_model, axis=0, initial=np.inf, where=observed)
+        high = np.max(X_model, axis=0, initial=-np.inf, where=observed)
+        low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)
         width = high - low
         n_features = X.shape[1]
         self._config = {
@@ -425,10 +441,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         }
 
     def _training_arrays(self, X, y=None):
-        return (self._to_model_units(X).astype(np.float32),)
+        return tuple(
+            a.astype(np.float32) if a.dtype.kind == "f" else a for a in self._model_arrays(X)
+        )
 
     def _to_model_units(self, X):
         return (X - self._shift) / self._scale
+
+    def _model_arrays(self, X):
+        """X in model units, plus the mask of observed entries (True) when
+        some are missing (NaN); missing entries read as 0."""
+        X_model = self._to_model_units(X)
+        missing = np.isnan(X_model)
+        if not missing.any():
+            return (X_model,)
+        return np.where(missing, 0.0, X_model), ~missing
 
     def _decode_mean(self, Z):
         Z_model = Z[:, np.argsort(self._order)]
@@ -440,15 +467,17 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         """Order the components by the information they carry."""
         module = self._inference
 
-        def per_component_kl(x):
-            mean, log_var = module.encode(x)
+        def per_component_kl(x, mask=None):
+            mean, log_var = module.encode(x, mask)
             return gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1))
 
-        kl = self._map_batches(per_component_kl, self._to_model_units(X)).mean(axis=0)
+        kl = self._map_batches(per_component_kl, *self._model_arrays(X)).mean(axis=0)
         self._order = np.argsort(-kl, kind="stable")
         self.component_kl_ = kl[self._order]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
+        # Missing values (NaN) are integrated out in fit, transform and score.
+        tags.input_tags.allow_nan = True
         return tags

@@ -6,8 +6,17 @@ Each likelihood factorises over features and exposes the same interface:
 - ``log_prob(x, out, mask=None)``: log-density per sample, summed over the
   observed features (``mask`` is True where a value is observed); ``out`` may
   carry extra leading dimensions (importance samples), ``x`` broadcasts;
-- ``mean(out)``: the expected value of x, in the units the model sees;
-- ``sample(out, generator)``: a draw of x.
+- ``mean(out)``: the expected value of x, in the units the model sees (the
+  most probable level for categories);
+- ``sample(out, generator)``: a draw of x;
+- ``encoder_input(x, mask)``: what the encoder reads for x (missing entries
+  blanked; categories one-hot), ``n_inputs`` wide;
+- ``predictive(out)`` and ``point_estimate(stats)``: parameters of p(x | z)
+  that average linearly over a mixture of latent draws (means,
+  probabilities), and the single value to impute from their average.
+
+Tables that mix kinds of columns combine one likelihood per kind with
+:class:`Mixed`, described by a plain list (see :func:`make_likelihood`).
 
 Likelihoods are ``nn.Module`` objects so that learned parameters (the
 Gaussian's per-feature scale) live in the VAE's state dict.
@@ -35,6 +44,29 @@ class Likelihood(nn.Module):
     @property
     def n_outputs(self):
         return self.n_features * self.outputs_per_feature
+
+    @property
+    def n_inputs(self):
+        """Width of what the encoder reads (see ``encoder_input``)."""
+        return self.n_features
+
+    @property
+    def n_statistics(self):
+        """Width of ``predictive(out)``."""
+        return self.n_features
+
+    def encoder_input(self, x, mask=None):
+        """What the encoder reads: x, with missing entries set to 0."""
+        return x if mask is None else torch.where(mask, x, 0.0)
+
+    def predictive(self, out):
+        """Parameters of p(x | z) whose weighted average over latent draws
+        is the same parameter of the mixture (here the mean)."""
+        return self.mean(out)
+
+    def point_estimate(self, stats):
+        """The value to impute from averaged ``predictive`` parameters."""
+        return stats
 
     def log_prob_elements(self, x, out):
         """Per-element log-density, shape of ``out`` broadcast with ``x``."""
@@ -159,6 +191,163 @@ class ContinuousBernoulli(Likelihood):
         return torch.where(out >= 0, x_pos, 1 - x_pos).clamp(0.0, 1.0)
 
 
+class Categorical(Likelihood):
+    """One softmax over the levels of each categorical column.
+
+    x holds level codes ``0 .. n_categories[j] - 1`` (as floats, like every
+    other column); the decoder outputs one logit per level, columns side by
+    side. The encoder reads each column one-hot.
+
+    Parameters
+    ----------
+    n_categories : sequence of int
+        Number of levels of each column.
+    """
+
+    def __init__(self, n_categories):
+        n_categories = [int(c) for c in n_categories]
+        if not n_categories or min(n_categories) < 1:
+            raise ValueError(f"n_categories must be positive ints, got {n_categories!r}.")
+        super().__init__(len(n_categories))
+        self.n_categories = n_categories
+        width = max(n_categories)
+        offsets = torch.tensor([0, *n_categories[:-1]]).cumsum(0)
+        levels = torch.arange(width)
+        valid = levels < torch.tensor(n_categories).unsqueeze(1)
+        # (column, level) -> position in the decoder output; padding points
+        # at the column's first logit and is masked out.
+        self.register_buffer("_index", torch.where(valid, offsets.unsqueeze(1) + levels, offsets.unsqueeze(1)), persistent=False)
+        self.register_buffer("_valid", valid, persistent=False)
+
+    @property
+    def n_outputs(self):
+        return sum(self.n_categories)
+
+    n_inputs = n_outputs
+    n_statistics = n_outputs
+
+    def _log_probs(self, out):
+        """Log-probabilities of each level, shape (..., n_columns, max levels)."""
+        logits = out[..., self._index].masked_fill(~self._valid, -torch.inf)
+        return torch.log_softmax(logits, dim=-1)
+
+    def _codes(self, x):
+        upper = torch.tensor(self.n_categories, device=x.device) - 1
+        return torch.minimum(x.long().clamp(min=0), upper)
+
+    def log_prob_elements(self, x, out):
+        log_probs = self._log_probs(out)
+        codes = self._codes(x).expand(log_probs.shape[:-1]).unsqueeze(-1)
+        return log_probs.gather(-1, codes).squeeze(-1)
+
+    def encoder_input(self, x, mask=None):
+        one_hot = (self._codes(x).unsqueeze(-1) == torch.arange(self._index.shape[1], device=x.device)).to(x.dtype)
+        if mask is not None:
+            one_hot = one_hot * mask.unsqueeze(-1)
+        return one_hot[..., self._valid]
+
+    def mean(self, out):
+        return self._log_probs(out).argmax(dim=-1).to(out.dtype)
+
+    def predictive(self, out):
+        return self._log_probs(out).exp()[..., self._valid]
+
+    def point_estimate(self, stats):
+        probs = stats[..., self._index].masked_fill(~self._valid, -1.0)
+        return probs.argmax(dim=-1).to(stats.dtype)
+
+    def sample(self, out, generator=None):
+        # Gumbel-max: one draw per column from a local generator.
+        log_probs = self._log_probs(out)
+        u = torch.rand(log_probs.shape, generator=generator, device=out.device, dtype=out.dtype)
+        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+        return (log_probs + gumbel).argmax(dim=-1).to(out.dtype)
+
+
+class Mixed(Likelihood):
+    """Columns of different kinds, each part with its own likelihood.
+
+    Parameters
+    ----------
+    parts : sequence of (Likelihood, sequence of int)
+        Each likelihood with the feature indices it models; together the
+        indices cover ``0 .. n_features - 1`` once. The decoder outputs,
+        encoder inputs and predictive statistics of the parts lie side by
+        side in the order of ``parts``.
+    """
+
+    def __init__(self, parts):
+        columns = [int(j) for _, idx in parts for j in idx]
+        if sorted(columns) != list(range(len(columns))):
+            raise ValueError("The parts of a Mixed likelihood must cover each feature once.")
+        super().__init__(len(columns))
+        self.parts = nn.ModuleList(lik for lik, _ in parts)
+        for i, (_, idx) in enumerate(parts):
+            self.register_buffer(f"_columns{i}", torch.tensor([int(j) for j in idx]), persistent=False)
+        # Puts the parts' per-feature results, concatenated, back in column order.
+        self.register_buffer("_order", torch.argsort(torch.tensor(columns)), persistent=False)
+
+    def _columns(self, i):
+        return getattr(self, f"_columns{i}")
+
+    @staticmethod
+    def _slices(widths):
+        start = 0
+        for width in widths:
+            yield slice(start, start + width)
+            start += width
+
+    @property
+    def n_outputs(self):
+        return sum(p.n_outputs for p in self.parts)
+
+    @property
+    def n_inputs(self):
+        return sum(p.n_inputs for p in self.parts)
+
+    @property
+    def n_statistics(self):
+        return sum(p.n_statistics for p in self.parts)
+
+    def _per_feature(self, fn, y):
+        """Apply ``fn(part, x_part, y_part)`` per part, where ``y`` is split by
+        the parts' output widths, and reassemble features in column order."""
+        pieces = [fn(part, i, y[..., s]) for i, (part, s) in enumerate(
+            zip(self.parts, self._slices(p.n_outputs for p in self.parts)))]
+        return torch.cat(pieces, dim=-1)[..., self._order]
+
+    def log_prob_elements(self, x, out):
+        return self._per_feature(
+            lambda part, i, o: part.log_prob_elements(x[..., self._columns(i)], o), out
+        )
+
+    def mean(self, out):
+        return self._per_feature(lambda part, i, o: part.mean(o), out)
+
+    def sample(self, out, generator=None):
+        return self._per_feature(lambda part, i, o: part.sample(o, generator), out)
+
+    def encoder_input(self, x, mask=None):
+        return torch.cat(
+            [
+                part.encoder_input(
+                    x[..., self._columns(i)], None if mask is None else mask[..., self._columns(i)]
+                )
+                for i, part in enumerate(self.parts)
+            ],
+            dim=-1,
+        )
+
+    def predictive(self, out):
+        slices = self._slices(p.n_outputs for p in self.parts)
+        return torch.cat([p.predictive(out[..., s]) for p, s in zip(self.parts, slices)], dim=-1)
+
+    def point_estimate(self, stats):
+        slices = self._slices(p.n_statistics for p in self.parts)
+        pieces = [p.point_estimate(stats[..., s]) for p, s in zip(self.parts, slices)]
+        return torch.cat(pieces, dim=-1)[..., self._order]
+
+
 LIKELIHOODS = {
     "gaussian": Gaussian,
     "bernoulli": Bernoulli,
@@ -167,10 +356,31 @@ LIKELIHOODS = {
 
 
 def make_likelihood(name, n_features):
-    """The likelihood object called ``name`` over ``n_features`` features."""
+    """The likelihood object called ``name`` over ``n_features`` features.
+
+    ``name`` may also be a list describing the columns of a mixed table,
+    one plain dict per part: ``{"kind": "gaussian", "features": [0, 2]}``,
+    ``{"kind": "categorical", "features": [1], "n_categories": [3]}``; the
+    parts together cover the ``n_features`` columns once.
+    """
+    if isinstance(name, (list, tuple)):
+        parts = [(_make_part(spec), spec["features"]) for spec in name]
+        likelihood = Mixed(parts)
+        if likelihood.n_features != n_features:
+            raise ValueError(
+                f"The likelihood parts cover {likelihood.n_features} features, "
+                f"expected {n_features}."
+            )
+        return likelihood
     try:
         return LIKELIHOODS[name](n_features)
     except KeyError:
         raise ValueError(
             f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."
         ) from None
+
+
+def _make_part(spec):
+    if spec["kind"] == "categorical":
+        return Categorical(spec["n_categories"])
+    return make_likelihood(spec["kind"], len(spec["features"]))

@@ -50,11 +50,17 @@ class VAE(nn.Module):
         (the training range, widened), so that a test value far outside
         what the encoder saw cannot produce a meaningless code. The
         likelihood always sees the unclipped x.
+    training_samples : int, default=1
+        Latent draws per row in the training objective: 1 is the ELBO, K > 1
+        the importance-weighted bound (IWAE; MIWAE when values are missing).
     """
 
-    def __init__(self, encoder, decoder, likelihood, n_components, input_bounds=None):
+    def __init__(
+        self, encoder, decoder, likelihood, n_components, input_bounds=None, training_samples=1
+    ):
         super().__init__()
         self.n_components = int(n_components)
+        self.training_samples = int(training_samples)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
@@ -69,13 +75,15 @@ class VAE(nn.Module):
         Keys: ``network``, ``n_features``, ``n_components``, ``likelihood``,
         ``hidden_layer_sizes``, ``activation`` and optionally
         ``image_shape`` and ``conv_channels`` (for ``network="conv"``) and
-        ``input_bounds`` (a pair of per-feature lists, or None). Parameters are initialised from ``generator`` when
-        given.
+        ``input_bounds`` (a pair of per-feature lists, or None) and
+        ``training_samples`` (default 1). ``likelihood`` is a name or a list
+        of column parts (see :func:`~skvae.nn.likelihoods.make_likelihood`).
+        Parameters are initialised from ``generator`` when given.
         """
         likelihood = make_likelihood(config["likelihood"], config["n_features"])
         encoder, decoder = make_networks(
             config["network"],
-            n_features=config["n_features"],
+            n_features=likelihood.n_inputs,
             n_components=config["n_components"],
             n_outputs=likelihood.n_outputs,
             hidden_layer_sizes=config["hidden_layer_sizes"],
@@ -86,7 +94,14 @@ class VAE(nn.Module):
         bounds = config.get("input_bounds")
         if bounds is not None:
             bounds = tuple(torch.tensor(b, dtype=torch.float32) for b in bounds)
-        model = cls(encoder, decoder, likelihood, config["n_components"], bounds)
+        model = cls(
+            encoder,
+            decoder,
+            likelihood,
+            config["n_components"],
+            bounds,
+            training_samples=config.get("training_samples", 1),
+        )
         if generator is not None:
             init_parameters(model, generator)
         return model
@@ -95,9 +110,7 @@ class VAE(nn.Module):
         """Mean and log-variance of q(z | x); missing entries read as 0."""
         if self.input_lower is not None:
             x = torch.clamp(x, self.input_lower, self.input_upper)
-        if mask is not None:
-            x = torch.where(mask, x, 0.0)
-        mean, log_var = self.encoder(x)
+        mean, log_var = self.encoder(self.likelihood.encoder_input(x, mask))
         return mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
 
     @staticmethod
@@ -115,7 +128,21 @@ class VAE(nn.Module):
         return self.likelihood.log_prob(x, out, mask), gaussian_kl(mean, log_var)
 
     def training_loss(self, x, mask=None, *, kl_weight=1.0, generator=None):
-        """Negative beta-weighted ELBO per sample (the quantity minimised)."""
+        """Negative beta-weighted ELBO per sample (the quantity minimised),
+        or the negative importance-weighted bound with ``training_samples``
+        draws, whose KL part is weighted by ``kl_weight`` inside each log-weight.
+        """
+        if self.training_samples > 1:
+            eps = torch.randn(
+                self.training_samples,
+                x.shape[0],
+                self.n_components,
+                generator=generator,
+                device=x.device,
+                dtype=x.dtype,
+            )
+            log_w = self.log_weights(x, eps, mask, kl_weight=kl_weight)
+            return math.log(self.training_samples) - torch.logsumexp(log_w, dim=0)
         eps = torch.randn(
             x.shape[0],
             self.n_components,
@@ -126,19 +153,52 @@ class VAE(nn.Module):
         log_lik, kl = self.elbo_terms(x, eps, mask)
         return kl_weight * kl - log_lik
 
-    def log_weights(self, x, eps, mask=None):
+    def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):
         """Importance log-weights log p(x, z) - log q(z | x), shape (K, n).
 
         ``eps`` has shape ``(K, n, n_components)`` or ``(K, 1, n_components)``
         (the same K draws for every row, which keeps each row's bound
-        independent of the other rows in the batch).
+        independent of the other rows in the batch). ``kl_weight`` scales
+        log p(z) - log q(z | x) (beta; 1 for the bound itself).
         """
+        return self._importance_terms(x, eps, mask, kl_weight)[0]
+
+    def _importance_terms(self, x, eps, mask, kl_weight=1.0):
+        """Log-weights (K, n) and the decoder outputs (K, n, n_outputs)."""
         mean, log_var = self.encode(x, mask)
         z = self.reparameterize(mean, log_var, eps)
-        log_lik = self.likelihood.log_prob(x, self.decode(z), mask)
+        out = self.decode(z)
+        log_lik = self.likelihood.log_prob(x, out, mask)
         # log q(z | x) at z = mean + sigma * eps.
         log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - _HALF_LOG_2PI).sum(dim=-1)
-        return log_lik + standard_normal_log_prob(z) - log_q
+        return log_lik + kl_weight * (standard_normal_log_prob(z) - log_q), out
+
+    def impute(self, x, mask, eps, generator=None):
+        """Fill the entries of x where ``mask`` is False, by self-normalised
+        importance sampling over the draws ``eps`` (MIWAE, Mattei and
+        Frellsen, ICML 2019, section 4.1).
+
+        The weights w_k = p(x_obs, z_k) / q(z_k | x_obs), normalised over k,
+        average the predictive parameters of p(x | z_k) (means,
+        probabilities) into those of p(x_mis | x_obs), whose point estimate
+        (mean, most probable level) fills each hole. With a ``generator``, a
+        single draw instead: z_k resampled by its weight, then x ~ p(x | z_k)
+        (sampling importance resampling), one multiple imputation.
+        Observed entries come back unchanged.
+        """
+        log_w, out = self._importance_terms(x, eps, mask)
+        if generator is None:
+            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
+            stats = (weights * self.likelihood.predictive(out)).sum(dim=0)
+            filled = self.likelihood.point_estimate(stats)
+        else:
+            # Gumbel-max picks k with probability softmax(log_w)[k] per row.
+            u = torch.rand(log_w.shape, generator=generator, device=x.device, dtype=x.dtype)
+            u = u.clamp_min(torch.finfo(u.dtype).tiny)
+            k = (log_w - torch.log(-torch.log(u))).argmax(dim=0)
+            chosen = out.gather(0, k.view(1, -1, 1).expand(1, *out.shape[1:])).squeeze(0)
+            filled = self.likelihood.sample(chosen, generator)
+        return torch.where(mask, x, filled)
 
     def log_likelihood_bound(self, x, eps, mask=None):
         """Importance-weighted lower bound on log p(x) per sample (Burda et

@@ -1,0 +1,445 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from skvae import VAEImputer, VAETransformer
+from skvae.nn import VAE
+from skvae.nn.likelihoods import Categorical, Gaussian, Mixed, make_likelihood
+
+FAST = dict(
+    max_iter=100,
+    early_stopping=False,
+    learning_rate=1e-2,
+    random_state=0,
+    hidden_layer_sizes=(16,),
+    n_components=2,
+    n_training_draws=4,
+    n_importance_samples=50,
+)
+
+
+def imputer(**params):
+    return VAEImputer(**{**FAST, **params})
+
+
+def fit_transform(X, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = imputer(**params)
+        return est, est.fit_transform(X)
+
+
+@pytest.fixture
+def holes(blobs):
+    """blobs with 30% of cells missing (at least one observed per row)."""
+    rng = np.random.RandomState(0)
+    missing = rng.rand(*blobs.shape) < 0.3
+    missing[missing.all(axis=1), 0] = False
+    return np.where(missing, np.nan, blobs), missing
+
+
+@pytest.fixture
+def mixed_frame():
+    """A table of 120 rows: numbers, categories driven by the numbers, holes."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    t = rng.standard_normal(120)
+    frame = pd.DataFrame(
+        {
+            "x": t,
+            "y": 2 * t + 0.1 * rng.standard_normal(120),
+            "sign": pd.Categorical(np.where(t > 0, "pos", "neg")),
+            "size": np.where(np.abs(t) > 1, "big", "small").astype(object),
+            "flag": pd.array(t > 0.5, dtype="boolean"),
+            "count": pd.array(np.round(3 * t).astype(int), dtype="Int64"),
+            "small": (t / 10).astype(np.float32),
+        },
+        index=np.arange(1000, 1120),
+    )
+    truth = frame.copy()
+    missing = rng.rand(*frame.shape) < 0.25
+    missing[missing.all(axis=1), 0] = False
+    for j, name in enumerate(frame.columns):
+        frame[name] = frame[name].mask(missing[:, j])
+    return frame, truth, missing
+
+
+# ----------------------------------------------------------------- basics
+
+
+def test_imputes_every_hole_and_nothing_else(holes, blobs):
+    X, missing = holes
+    est, out = fit_transform(X)
+    assert out.shape == X.shape and out.dtype == np.float64
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~missing], blobs[~missing])
+    # Better than the column means on structured data.
+    means = np.nanmean(X, axis=0)[np.nonzero(missing)[1]]
+    rmse = np.sqrt(np.mean((out[missing] - blobs[missing]) ** 2))
+    assert rmse < 0.85 * np.sqrt(np.mean((means - blobs[missing]) ** 2))
+
+
+def test_nothing_changes_where_nothing_is_missing(blobs, mixed_frame):
+    est, out = fit_transform(blobs)
+    np.testing.assert_array_equal(out, blobs)
+    frame, truth, _ = mixed_frame
+    est, _ = fit_transform(frame)
+    out = est.transform(truth)
+    for name in truth.columns:
+        expected = truth[name].astype(np.float64) if name == "count" else truth[name]
+        np.testing.assert_array_equal(out[name].to_numpy(), expected.to_numpy())
+
+
+def test_transform_is_deterministic_and_row_independent(holes):
+    X, _ = holes
+    est, out = fit_transform(X)
+    np.testing.assert_array_equal(est.transform(X), out)
+    np.testing.assert_allclose(est.transform(X[7:8]), out[7:8], rtol=1e-5)
+    np.testing.assert_allclose(est.transform(X[::-1]), out[::-1], rtol=1e-5)
+
+
+def test_new_rows_with_holes(holes, blobs):
+    X, missing = holes
+    est, _ = fit_transform(X[:150])
+    out = est.transform(X[150:])
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~missing[150:]], blobs[150:][~missing[150:]])
+
+
+def test_columns_entirely_missing(holes):
+    X, _ = holes
+    X = X.copy()
+    X[:, 2] = np.nan
+    est, out = fit_transform(X)
+    assert out.shape == (200, 5) and not np.isnan(out).any()
+    est, out = fit_transform(X, keep_empty_features=True)
+    assert out.shape == (200, 6)
+    np.testing.assert_array_equal(out[:, 2], 0.0)
+    names = est.get_feature_names_out()
+    assert list(names) == [f"x{i}" for i in range(6)]
+    with pytest.raises(ValueError, match="Every feature of X is entirely missing"):
+        imputer().fit(np.full((10, 3), np.nan))
+
+
+def test_rows_entirely_missing(holes, blobs):
+    X, _ = holes
+    X = X.copy()
+    X[:5] = np.nan
+    est, out = fit_transform(X)
+    assert np.isfinite(out[:5]).all()
+    # With nothing observed, the imputation is (close to) the column means.
+    assert np.abs(out[:5] - np.nanmean(X, axis=0)).max() < 1.0
+    np.testing.assert_allclose(out[:5], np.tile(out[0], (5, 1)))
+
+
+def test_a_single_observed_cell():
+    X = np.full((30, 3), np.nan)
+    X[:, 0] = np.linspace(-1, 1, 30)
+    X[4, 1] = 7.5  # the only value of its column
+    est, out = fit_transform(X)
+    assert not np.isnan(out).any() and out.shape == (30, 2)  # column 2 is empty
+    assert out[4, 1] == 7.5
+    assert np.abs(out[:, 1] - 7.5).max() < 3.0
+    one = est.transform(np.array([[np.nan, np.nan, 1.0]]))
+    assert one.shape == (1, 2) and np.isfinite(one).all()
+
+
+def test_missing_values_marker(blobs):
+    X = np.round(blobs * 3).astype(int)
+    marked = X.copy()
+    marked[::3, 1] = -99
+    est, out = fit_transform(marked, missing_values=-99)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out[1::3], X[1::3])
+    assert (out[::3, 1] != -99).all()
+    with pytest.raises(ValueError, match="contains NaN"):
+        imputer(missing_values=-99).fit(np.where(marked == -99, np.nan, marked))
+
+
+def test_float32_is_preserved(holes):
+    X, _ = holes
+    est, out = fit_transform(X.astype(np.float32))
+    assert out.dtype == np.float32
+
+
+# ------------------------------------------------------------ categories
+
+
+def test_integer_coded_categories(blobs):
+    rng = np.random.RandomState(1)
+    codes = (blobs[:, 0] > 0).astype(int) + 2 * (blobs[:, 1] > 0.5)  # levels 0..3
+    X = np.column_stack([blobs[:, :2], codes, np.arange(200) % 3 + 10])
+    marked = X.copy()
+    missing = rng.rand(200, 4) < 0.3
+    missing[missing.all(axis=1), 0] = False
+    marked[missing] = np.nan
+    est, out = fit_transform(marked, categorical_features=[2, 3])
+    assert out.dtype == np.float64
+    assert set(np.unique(out[:, 2])) <= {0.0, 1.0, 2.0, 3.0}
+    assert set(np.unique(out[:, 3])) <= {10.0, 11.0, 12.0}
+    np.testing.assert_array_equal(est.categories_[0], [0, 1, 2, 3])
+    assert est.categorical_features_.tolist() == [False, False, True, True]
+    # The level follows the numeric columns: better than the most frequent.
+    hole = missing[:, 2]
+    majority = np.bincount(codes[~hole]).argmax()
+    assert (out[hole, 2] == codes[hole]).mean() > (codes[hole] == majority).mean()
+
+
+def test_string_categories_in_an_object_array():
+    rng = np.random.RandomState(0)
+    t = rng.standard_normal(100)
+    X = np.column_stack([t, np.where(t > 0, "a", "b")]).astype(object)
+    X[:, 0] = t
+    X[::5, 1] = None
+    X[1::7, 0] = np.nan
+    est, out = fit_transform(X, categorical_features=[1])
+    assert out.dtype == object
+    assert set(out[:, 1]) == {"a", "b"}
+    assert np.isfinite(out[:, 0].astype(float)).all()
+    with pytest.raises(ValueError, match="could not convert|not numeric"):
+        imputer().fit(X)
+
+
+def test_pandas_round_trip(mixed_frame):
+    pd = pytest.importorskip("pandas")
+    frame, truth, missing = mixed_frame
+    est, out = fit_transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(frame.columns)
+    assert out.index.equals(frame.index)
+    assert est.categorical_features_.tolist() == [False, False, True, True, True, False, False]
+    assert out["sign"].dtype == frame["sign"].dtype  # category, same levels
+    assert out["size"].dtype == frame["size"].dtype  # object, or str in pandas 3
+    assert out["flag"].dtype == frame["flag"].dtype  # nullable boolean
+    assert out["small"].dtype == np.float32
+    assert out["count"].dtype == np.float64  # imputed counts are not whole numbers
+    assert out.notna().all().all()
+    assert set(out["size"]) == {"big", "small"}
+    hole = missing[:, 2]
+    assert (out["sign"][hole] == truth["sign"][hole]).mean() > 0.8
+    # Observed cells are untouched.
+    for j, name in enumerate(frame.columns):
+        kept = ~missing[:, j]
+        np.testing.assert_array_equal(
+            np.asarray(out[name])[kept].astype(object), np.asarray(frame[name])[kept].astype(object)
+        )
+
+
+def test_pandas_na_marker_and_string_dtype():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {
+            "a": pd.array([1.0, 2.0, None, 4.0] * 10, dtype="Float64"),
+            "b": pd.array(["u", None, "v", "u"] * 10, dtype="string"),
+        }
+    )
+    est, out = fit_transform(frame, missing_values=pd.NA)
+    assert out["a"].dtype == "Float64" and out["b"].dtype == "string"
+    assert out.notna().all().all() and set(out["b"]) == {"u", "v"}
+
+
+def test_unseen_categories_at_transform(mixed_frame):
+    frame, _, _ = mixed_frame
+    est, _ = fit_transform(frame)
+    new = frame.iloc[:4].copy()
+    new["size"] = ["huge", None, "small", "huge"]
+    with pytest.warns(UserWarning, match="not seen during fit.*'size'"):
+        out = est.transform(new)
+    # Observed values are kept, even unseen ones; holes get a known level.
+    assert list(out["size"].iloc[[0, 2, 3]]) == ["huge", "small", "huge"]
+    assert out["size"].iloc[1] in ("big", "small")
+    assert out.notna().all().all()
+
+
+def test_categorical_features_by_name_and_mask(mixed_frame):
+    frame, _, _ = mixed_frame
+    numeric = frame[["x", "y", "count"]]
+    est, _ = fit_transform(numeric, categorical_features=["count"])
+    assert est.categorical_features_.tolist() == [False, False, True]
+    est, _ = fit_transform(numeric, categorical_features=[False, False, True])
+    assert est.categorical_features_.tolist() == [False, False, True]
+    est, _ = fit_transform(numeric, categorical_features=None)
+    assert not est.categorical_features_.any()
+
+
+# ------------------------------------------------- multiple imputation
+
+
+def test_sample_posterior_gives_different_draws(mixed_frame, holes):
+    X, missing = holes
+    est, first = fit_transform(X, sample_posterior=True, random_state=0)
+    np.testing.assert_array_equal(est.transform(X), first)  # same seed, same draws
+    second = est.set_params(random_state=1).transform(X)
+    assert not np.allclose(first[missing], second[missing])
+    np.testing.assert_array_equal(first[~missing], second[~missing])
+    # Draws scatter around the conditional mean.
+    mean = clone(est).set_params(sample_posterior=False, random_state=0).fit_transform(X)
+    assert np.std(first[missing] - mean[missing]) > 0.05
+    frame, _, _ = mixed_frame
+    est, out = fit_transform(frame, sample_posterior=True)
+    assert set(out["size"]) == {"big", "small"} and out.notna().all().all()
+
+
+# --------------------------------------------------- sklearn machinery
+
+
+def test_indicator_and_feature_names(mixed_frame):
+    pd = pytest.importorskip("pandas")
+    frame, _, missing = mixed_frame
+    est, out = fit_transform(frame, add_indicator=True)
+    names = list(frame.columns) + [f"missingindicator_{c}" for c in frame.columns]
+    assert list(est.get_feature_names_out()) == names
+    assert list(out.columns) == names
+    np.testing.assert_array_equal(out.iloc[:, 7:].to_numpy(), missing.astype(float))
+    X = frame[["x", "y"]].to_numpy()
+    est, _ = fit_transform(X)
+    est.set_output(transform="pandas")
+    out = est.transform(X)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == ["x0", "x1"]
+
+
+def test_pickle_round_trip(mixed_frame):
+    frame, _, _ = mixed_frame
+    est, out = fit_transform(frame)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert loaded.transform(frame).equals(out)
+
+
+def test_skops_round_trip(holes):
+    sio = pytest.importorskip("skops.io")
+    X, _ = holes
+    est, out = fit_transform(X)
+    data = sio.dumps(est)
+    untrusted = sio.get_untrusted_types(data=data)
+    loaded = sio.loads(data, trusted=untrusted)
+    assert set(untrusted) <= {"skvae.impute.VAEImputer"}
+    np.testing.assert_array_equal(loaded.transform(X), out)
+
+
+def test_training_history_and_early_stopping(holes):
+    X, _ = holes
+    est, _ = fit_transform(X, early_stopping=True, max_iter=300, n_iter_no_change=3)
+    assert est.n_iter_ < 300 and len(est.validation_scores_) == est.n_iter_
+    with pytest.warns(ConvergenceWarning):
+        imputer(max_iter=2).fit(X)
+
+
+# ----------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "params, X, match",
+    [
+        ({}, np.array([[1.0, np.inf], [2.0, np.nan]] * 5), "infinity"),
+        ({"categorical_features": [5]}, np.zeros((10, 2)), "indices outside"),
+        ({"categorical_features": [True]}, np.zeros((10, 2)), "boolean mask needs 2"),
+        ({"categorical_features": ["a"]}, np.zeros((10, 2)), "needs X to be a DataFrame"),
+        ({"missing_values": "?"}, np.zeros((10, 2)), "cannot mark numeric data"),
+        ({"n_training_draws": 0}, np.zeros((10, 2)), "n_training_draws"),
+        ({"categorical_features": "auto"}, np.zeros((10, 2)), "categorical_features"),
+        ({}, np.empty((0, 3)), "0 sample"),
+    ],
+)
+def test_bad_input_is_rejected(params, X, match):
+    with pytest.raises(ValueError, match=match):
+        imputer(**params).fit(X)
+
+
+def test_wrong_input_at_transform_time(holes):
+    X, _ = holes
+    with pytest.raises(NotFittedError):
+        VAEImputer().transform(X)
+    est, _ = fit_transform(X)
+    with pytest.raises(ValueError, match="X has 4 features, but VAEImputer is expecting 6"):
+        est.transform(X[:, :4])
+
+
+# ------------------------------------------------ VAETransformer on holes
+
+
+def test_transformer_reduces_an_incomplete_table(holes):
+    X, _ = holes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VAETransformer(2, max_iter=10, random_state=0, hidden_layer_sizes=(16,)).fit(X)
+    assert np.isfinite(vae.transform(X)).all() and np.isfinite(vae.score(X))
+
+
+# ------------------------------------------------------------- nn core
+
+
+def test_categorical_log_prob_matches_torch():
+    likelihood = Categorical([3, 1, 4])
+    generator = torch.Generator().manual_seed(0)
+    out = torch.randn(5, 7, 8, generator=generator, dtype=torch.float64)
+    x = torch.stack(
+        [torch.randint(0, c, (7,), generator=generator) for c in [3, 1, 4]], dim=-1
+    ).double()
+    elements = likelihood.log_prob_elements(x, out)
+    expected = torch.stack(
+        [
+            torch.distributions.Categorical(logits=out[..., s]).log_prob(x[:, j].long())
+            for j, s in enumerate([slice(0, 3), slice(3, 4), slice(4, 8)])
+        ],
+        dim=-1,
+    )
+    torch.testing.assert_close(elements, expected)
+    probs = likelihood.predictive(out)
+    torch.testing.assert_close(probs[..., :3].sum(-1), torch.ones(5, 7, dtype=torch.float64))
+    assert likelihood.encoder_input(x).shape == (7, 8)
+    assert (likelihood.point_estimate(probs) == likelihood.mean(out)).all()
+
+
+def test_mixed_likelihood_reassembles_columns():
+    spec = [
+        {"kind": "gaussian", "features": [0, 2]},
+        {"kind": "categorical", "features": [1], "n_categories": [3]},
+    ]
+    likelihood = make_likelihood(spec, 3)
+    assert isinstance(likelihood, Mixed) and likelihood.n_outputs == 5
+    gaussian, categorical = Gaussian(2), Categorical([3])
+    x = torch.tensor([[0.5, 2.0, -1.0]])
+    out = torch.tensor([[0.1, 0.2, 1.0, 2.0, 3.0]])
+    expected = torch.cat(
+        [gaussian.log_prob_elements(x[:, [0, 2]], out[:, :2]),
+         categorical.log_prob_elements(x[:, [1]], out[:, 2:])], dim=-1
+    )[:, [0, 2, 1]]
+    torch.testing.assert_close(likelihood.log_prob_elements(x, out), expected)
+    mask = torch.tensor([[True, False, True]])
+    torch.testing.assert_close(likelihood.log_prob(x, out, mask), expected[:, [0, 2]].sum(-1))
+    torch.testing.assert_close(likelihood.mean(out), torch.tensor([[0.1, 2.0, 0.2]]))
+    with pytest.raises(ValueError, match="cover each feature once"):
+        make_likelihood([{"kind": "gaussian", "features": [0, 0]}], 2)
+
+
+def test_importance_sampling_recovers_the_exact_conditional_mean():
+    # A linear Gaussian decoder: p(x_mis | x_obs) is Gaussian in closed form,
+    # and the self-normalised estimate converges to its mean.
+    config = {
+        "network": "dense",
+        "n_features": 4,
+        "n_components": 2,
+        "likelihood": "gaussian",
+        "hidden_layer_sizes": [],
+        "activation": "identity",
+    }
+    model = VAE.from_config(config, generator=torch.Generator().manual_seed(0)).double().eval()
+    W = model.decoder.net[0].weight.detach().numpy()
+    b = model.decoder.net[0].bias.detach().numpy()
+    cov = W @ W.T + np.diag(model.likelihood.scale.detach().numpy() ** 2)
+    x = torch.tensor([[0.3, -0.2, 0.0, 0.0]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False, False]])
+    o, m = [0, 1], [2, 3]
+    exact = b[m] + cov[np.ix_(m, o)] @ np.linalg.solve(cov[np.ix_(o, o)], x[0, o].numpy() - b[o])
+    eps = torch.randn(200000, 1, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        filled = model.impute(x, mask, eps)
+    np.testing.assert_allclose(filled[0, m].numpy(), exact, atol=0.02)
+    assert filled[0, o].tolist() == x[0, o].tolist()
+    assert np.isfinite(multivariate_normal(b, cov).logpdf(filled[0].numpy()))
