@@ -112,10 +112,17 @@ def check_unit_interval(X, likelihood):
             )
 
 
-def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features):
-    """The hidden widths to use; None picks them from the number of features."""
+def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features, n_samples=None):
+    """The hidden widths to use; None picks them from the data's size.
+
+    The first layer gets ``max(2 * n_features, n_samples / 8)`` units
+    rounded to a power of two and clipped to [64, 512], the second half as
+    many (at least 32): wide enough to pass the features through, and more
+    capacity where there are more rows to fit it.
+    """
     if hidden_layer_sizes is None:
-        first = int(min(512, max(64, 2 ** math.ceil(math.log2(2 * n_features)))))
+        target = max(2 * n_features, (n_samples or 0) / 8, 1)
+        first = int(min(512, max(64, 2 ** round(math.log2(target)))))
         return [first, max(32, first // 2)]
     sizes = np.atleast_1d(np.asarray(hidden_layer_sizes))
     if sizes.size == 0:
@@ -222,6 +229,7 @@ class BaseVAE(BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions({"auto", *LIKELIHOODS})],
         "beta": [Interval(Real, 0, None, closed="left")],
+        "free_bits": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],

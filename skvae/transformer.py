@@ -68,12 +68,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         With ``network="conv"`` these are the fully connected layers between
         the convolutions and the latent code, and None gives one layer of
         256 units. With ``network="dense"``, None picks two layers from the
-        number of features: the first has
-        ``2 * n_features`` units rounded up to a power of two, clipped to
-        [64, 512], the second half as many (at least 32).
+        size of the training data: the first has
+        ``max(2 * n_features, n_samples / 8)`` units rounded to a power of
+        two and clipped to [64, 512], the second half as many (at least 32).
 
     activation : {"relu", "elu", "gelu", "silu", "tanh", "logistic", \
-            "identity"}, default="relu"
+            "identity"}, default="gelu"
         Activation between hidden layers.
 
     likelihood : {"auto", "gaussian", "bernoulli", "continuous_bernoulli"}, \
@@ -94,11 +94,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Weight of the KL term in the training objective (beta-VAE, Higgins
         et al., 2017). ``score`` always uses beta = 1.
 
+    free_bits : float, default=0.5
+        Floor, in nats, on each latent component's KL term per row during
+        training (Kingma et al., 2016). A component is never penalised for
+        carrying less information than this, which keeps training from
+        settling on an unused ("collapsed") latent space; components that
+        carry more are trained on the usual objective. 0 gives the plain
+        (beta-)ELBO. Validation scores and ``score`` never use it.
+
     kl_warmup : int, default=0
         Number of epochs over which the KL weight ramps linearly from 0 to
         ``beta``. Early stopping does not count epochs inside the ramp.
 
-    batch_size : int, default=128
+    batch_size : int, default=64
         Rows per Adam step (clipped to the number of training rows).
 
     learning_rate : float, default=1e-3
@@ -205,11 +213,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         image_shape=None,
         conv_channels=None,
         hidden_layer_sizes=None,
-        activation="relu",
+        activation="gelu",
         likelihood="auto",
         beta=1.0,
+        free_bits=0.5,
         kl_warmup=0,
-        batch_size=128,
+        batch_size=64,
         learning_rate=1e-3,
         max_iter=200,
         early_stopping=True,
@@ -230,6 +239,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.activation = activation
         self.likelihood = likelihood
         self.beta = beta
+        self.free_bits = free_bits
         self.kl_warmup = kl_warmup
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -426,9 +436,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             "n_components": int(self.n_components),
             "likelihood": self.likelihood_,
             "hidden_layer_sizes": resolve_hidden_layer_sizes(
-                self.hidden_layer_sizes, n_features
+                self.hidden_layer_sizes, n_features, n_samples=X.shape[0]
             ),
             "activation": self.activation,
+            "free_bits": float(self.free_bits),
             "input_bounds": ((low - width).tolist(), (high + width).tolist()),
             # Image shape, channels and the conv defaults; nothing for dense.
             **resolve_conv_layers(

@@ -18,13 +18,19 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LOG_VAR_BOUND = 30.0
 
 
-def gaussian_kl(mean, log_var):
+def gaussian_kl(mean, log_var, free_bits=0.0):
     """KL(N(mean, exp(log_var)) || N(0, I)) per sample, in closed form.
 
     Kingma and Welling (2014), appendix B:
     -1/2 * sum(1 + log_var - mean^2 - exp(log_var)).
+    With ``free_bits`` > 0 each component's term is floored at that many
+    nats (Kingma et al., 2016), which removes the pull towards an unused,
+    "collapsed" component; only training uses it.
     """
-    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum(dim=-1)
+    per_component = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+    if free_bits > 0:
+        per_component = per_component.clamp_min(free_bits)
+    return per_component.sum(dim=-1)
 
 
 def standard_normal_log_prob(z):
@@ -53,14 +59,25 @@ class VAE(nn.Module):
     training_samples : int, default=1
         Latent draws per row in the training objective: 1 is the ELBO, K > 1
         the importance-weighted bound (IWAE; MIWAE when values are missing).
+    free_bits : float, default=0.0
+        Floor, in nats, on each latent component's KL term in the training
+        ELBO (see :func:`gaussian_kl`); evaluation never uses it.
     """
 
     def __init__(
-        self, encoder, decoder, likelihood, n_components, input_bounds=None, training_samples=1
+        self,
+        encoder,
+        decoder,
+        likelihood,
+        n_components,
+        input_bounds=None,
+        training_samples=1,
+        free_bits=0.0,
     ):
         super().__init__()
         self.n_components = int(n_components)
         self.training_samples = int(training_samples)
+        self.free_bits = float(free_bits)
         self.encoder = encoder
         self.decoder = decoder
         self.likelihood = likelihood
@@ -76,7 +93,8 @@ class VAE(nn.Module):
         ``hidden_layer_sizes``, ``activation`` and optionally
         ``image_shape`` and ``conv_channels`` (for ``network="conv"``) and
         ``input_bounds`` (a pair of per-feature lists, or None) and
-        ``training_samples`` (default 1). ``likelihood`` is a name or a list
+        ``training_samples`` (default 1) and ``free_bits`` (default 0).
+        ``likelihood`` is a name or a list
         of column parts (see :func:`~skvae.nn.likelihoods.make_likelihood`).
         Parameters are initialised from ``generator`` when given.
         """
@@ -101,6 +119,7 @@ class VAE(nn.Module):
             config["n_components"],
             bounds,
             training_samples=config.get("training_samples", 1),
+            free_bits=config.get("free_bits", 0.0),
         )
         if generator is not None:
             init_parameters(model, generator)
@@ -150,8 +169,10 @@ class VAE(nn.Module):
             device=x.device,
             dtype=x.dtype,
         )
-        log_lik, kl = self.elbo_terms(x, eps, mask)
-        return kl_weight * kl - log_lik
+        mean, log_var = self.encode(x, mask)
+        out = self.decode(self.reparameterize(mean, log_var, eps))
+        kl = gaussian_kl(mean, log_var, self.free_bits if self.training else 0.0)
+        return kl_weight * kl - self.likelihood.log_prob(x, out, mask)
 
     def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):
         """Importance log-weights log p(x, z) - log q(z | x), shape (K, n).
