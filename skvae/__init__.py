@@ -1,8 +1,9 @@
 """skvae: variational autoencoders as scikit-learn estimators."""
 
 from .impute import VAEImputer
+from .semi_supervised import VAEClassifier
 from .transformer import VAETransformer
 
 __version__ = "0.1.0"
 
-__all__ = ["VAEImputer", "VAETransformer", "__version__"]
+__all__ = ["VAEClassifier", "VAEImputer", "VAETransformer", "__version__"]

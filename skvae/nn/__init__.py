@@ -11,12 +11,13 @@ from .likelihoods import (
     Likelihood,
     make_likelihood,
 )
+from .m2 import M2
 from .model import VAE
 from .networks import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, make_networks
 from .train import Trainer
 
 #: Model classes by the ``"model"`` key of a config dict (default "vae").
-MODELS = {"vae": VAE}
+MODELS = {"vae": VAE, "m2": M2}
 
 
 def model_from_config(config, generator=None):
@@ -25,6 +26,7 @@ def model_from_config(config, generator=None):
 
 
 __all__ = [
+    "M2",
     "VAE",
     "Bernoulli",
     "ContinuousBernoulli",

@@ -1,0 +1,238 @@
+"""The M2 model of Kingma et al. (2014): semi-supervised learning with a
+label that is observed for some rows and latent for the rest.
+
+Generative model: y ~ Uniform(n_classes), z ~ N(0, I), x ~ p(x | y, z).
+Inference: a classifier q(y | x) and an encoder q(z | x, y). Both share one
+network body h(x) (the encoder's hidden layers), so that what the generative
+model learns about x from every row shapes the features the classifier
+reads; the classifier is a linear head on h(x), and q(z | x, y) a linear
+head on (h(x), one_hot(y)).
+
+Losses per row (Kingma et al., 2014, eqs. 6-9), with L(x, y) the negative
+ELBO of x given its label:
+
+- labeled row:   L(x, y) + classification_weight * (-log q(y | x))
+- unlabeled row: sum_y q(y | x) L(x, y) + KL(q(y | x) || p(y)), i.e. the
+  label is marginalised out under the classifier.
+
+Unlabeled rows are marked by a label of -1. The marginalisation is
+vectorised: every (row, class) pair that needs a decoder pass (one per
+labeled row, ``n_classes`` per unlabeled row) goes through the decoder in a
+single batch.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .likelihoods import make_likelihood
+from .model import _LOG_VAR_BOUND, gaussian_kl
+from .networks import init_parameters, make_networks
+
+
+class _Features(nn.Module):
+    """An encoder without its head: ``x -> h``.
+
+    Every skvae encoder computes ``head(h(x))`` and splits it into mean and
+    log-variance; with the head replaced by the identity, the two halves
+    put back together are h(x), whatever the kind of network.
+    """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):
+        return torch.cat(self.encoder(x), dim=-1)
+
+
+class M2(nn.Module):
+    """Semi-supervised VAE with a class label as a (partly observed) latent.
+
+    Parameters
+    ----------
+    body : nn.Module
+        ``x -> h``, features of shape ``(n, n_hidden)`` shared by the
+        classifier and the encoder.
+    n_hidden : int
+        Width of ``h``.
+    decoder : nn.Module
+        ``concat(z, one_hot(y)) -> out``, the raw parameters of p(x | y, z).
+    likelihood : skvae.nn.Likelihood
+        Observation model consuming the decoder output.
+    n_components : int
+        Dimension of z.
+    n_classes : int
+        Number of classes.
+    classification_weight : float
+        Weight of the classification loss of each labeled row (alpha).
+    dropout : float
+        Dropout rate on the features the classifier reads, while training.
+    input_bounds : tuple of two tensors or None
+        Per-feature bounds applied to the input of the inference networks
+        (see :class:`skvae.nn.VAE`).
+    """
+
+    def __init__(
+        self,
+        body,
+        n_hidden,
+        decoder,
+        likelihood,
+        n_components,
+        n_classes,
+        classification_weight=1.0,
+        dropout=0.0,
+        input_bounds=None,
+    ):
+        super().__init__()
+        self.n_components = int(n_components)
+        self.n_classes = int(n_classes)
+        self.classification_weight = float(classification_weight)
+        self.body = body
+        self.dropout = float(dropout)
+        self.classifier = nn.Linear(n_hidden, self.n_classes)
+        # q(z | x, y) is linear in (h, one_hot(y)): the h part is computed
+        # once per row, the label part is a per-class offset.
+        self.latent_head = nn.Linear(n_hidden, 2 * self.n_components)
+        self.latent_label = nn.Linear(self.n_classes, 2 * self.n_components, bias=False)
+        self.decoder = decoder
+        self.likelihood = likelihood
+        lower, upper = input_bounds if input_bounds is not None else (None, None)
+        self.register_buffer("input_lower", lower)
+        self.register_buffer("input_upper", upper)
+
+    @classmethod
+    def from_config(cls, config, generator=None):
+        """Build from a plain dict of built-in values.
+
+        Keys: those of :meth:`skvae.nn.VAE.from_config` plus ``n_classes``
+        and optionally ``classification_weight`` and ``dropout``.
+        """
+        likelihood = make_likelihood(config["likelihood"], config["n_features"])
+        n_components, n_classes = config["n_components"], config["n_classes"]
+        # The decoder reads concat(z, one_hot(y)); the encoder's body is kept
+        # and its head replaced by the classifier and the latent heads.
+        network_options = {k: config[k] for k in ("image_shape", "conv_channels") if k in config}
+        encoder, decoder = make_networks(
+            config["network"],
+            n_features=config["n_features"],
+            n_components=n_components + n_classes,
+            n_outputs=likelihood.n_outputs,
+            hidden_layer_sizes=config["hidden_layer_sizes"],
+            activation=config["activation"],
+            **network_options,
+        )
+        n_hidden = encoder.head.in_features
+        encoder.head = nn.Identity()
+        bounds = config.get("input_bounds")
+        if bounds is not None:
+            bounds = tuple(torch.tensor(b, dtype=torch.float32) for b in bounds)
+        model = cls(
+            _Features(encoder),
+            n_hidden,
+            decoder,
+            likelihood,
+            n_components,
+            n_classes,
+            config.get("classification_weight", 1.0),
+            config.get("dropout", 0.0),
+            bounds,
+        )
+        if generator is not None:
+            init_parameters(model, generator)
+        return model
+
+    # ------------------------------------------------------------ inference
+
+    def features(self, x):
+        """Shared features h(x)."""
+        if self.input_lower is not None:
+            x = torch.clamp(x, self.input_lower, self.input_upper)
+        return self.body(x)
+
+    def classify(self, x):
+        """Logits of q(y | x), shape ``(n, n_classes)``."""
+        return self.classifier(self.features(x))
+
+    def _classify_features(self, h, generator):
+        """Logits from features ``h``, with dropout while training."""
+        if self.training and self.dropout > 0:
+            # A mask from the given generator (not F.dropout, which draws
+            # from torch's global random state).
+            keep = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype)
+            h = h * (keep >= self.dropout) / (1 - self.dropout)
+        return self.classifier(h)
+
+    def _latent(self, h, labels):
+        """Mean and log-variance of q(z | x, y) for rows ``h`` and labels
+        ``labels`` (index tensors broadcasting against ``h``'s rows)."""
+        stats = self.latent_head(h) + self.latent_label.weight.t()[labels]
+        mean, log_var = stats.chunk(2, dim=-1)
+        return mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+
+    def encode(self, x, labels):
+        """Mean and log-variance of q(z | x, y) for the given labels."""
+        return self._latent(self.features(x), labels)
+
+    def encode_all(self, x):
+        """Class logits ``(n, n_classes)`` and the means and log-variances
+        of q(z | x, y) for every class, each ``(n, n_classes, n_components)``."""
+        h = self.features(x)
+        stats = self.latent_head(h).unsqueeze(1) + self.latent_label.weight.t()
+        mean, log_var = stats.chunk(2, dim=-1)
+        return self.classifier(h), mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+
+    def posterior_mean(self, x):
+        """E[z | x] under q(y | x) q(z | x, y): the class-wise means weighted
+        by the classifier's probabilities."""
+        logits, mean, _ = self.encode_all(x)
+        return (logits.softmax(dim=-1).unsqueeze(-1) * mean).sum(dim=1)
+
+    def decode(self, z, labels):
+        """Raw parameters of p(x | y, z)."""
+        one_hot = F.one_hot(labels, self.n_classes).to(z.dtype)
+        return self.decoder(torch.cat([z, one_hot], dim=-1))
+
+    # ------------------------------------------------------------- training
+
+    def training_loss(self, x, y, *, kl_weight=1.0, generator=None):
+        """Per-row loss: labeled rows (``y >= 0``) pay their negative ELBO
+        plus the weighted classification loss; unlabeled rows (``y == -1``)
+        the negative ELBO with the label marginalised under q(y | x).
+
+        ``kl_weight`` scales the KL term of z (warm-up, beta); the label's
+        KL term always has weight 1.
+        """
+        n, k = x.shape[0], self.n_classes
+        h = self.features(x)
+        log_q = self._classify_features(h, generator).log_softmax(dim=-1)
+        labeled = y >= 0
+        # One (row, class) pair per labeled row, n_classes per unlabeled row.
+        counts = torch.where(labeled, 1, k)
+        rows = torch.repeat_interleave(torch.arange(n, device=x.device), counts)
+        offsets = torch.arange(rows.shape[0], device=x.device) - torch.repeat_interleave(
+            torch.cumsum(counts, 0) - counts, counts
+        )
+        classes = torch.where(labeled[rows], y[rows], offsets)
+
+        mean, log_var = self._latent(h[rows], classes)
+        eps = torch.randn(mean.shape, generator=generator, device=x.device, dtype=x.dtype)
+        z = mean + eps * torch.exp(0.5 * log_var)
+        log_lik = self.likelihood.log_prob(x[rows], self.decode(z, classes))
+        pair_loss = kl_weight * gaussian_kl(mean, log_var) - log_lik
+
+        # Labeled pairs count fully, unlabeled ones by q(y | x).
+        pair_log_q = log_q[rows, classes]
+        weight = torch.where(labeled[rows], 1.0, pair_log_q.exp())
+        loss = torch.zeros(n, device=x.device, dtype=pair_loss.dtype)
+        loss = loss.index_add(0, rows, weight * pair_loss)
+        q = log_q.exp()
+        label_kl = (q * (log_q + math.log(k))).sum(dim=-1)
+        cross_entropy = -log_q.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
+        return loss + torch.where(labeled, self.classification_weight * cross_entropy, label_kl)
+
+    def extra_repr(self):
+        return f"n_components={self.n_components}, n_classes={self.n_classes}"
