@@ -92,8 +92,8 @@ def standardisation(X, likelihood):
     with warnings.catch_warnings():
         # A feature with no observed value (all NaN) gets shift 0, scale 1.
         warnings.simplefilter("ignore", RuntimeWarning)
-        shift = np.nanmean(X, axis=0)
-        scale = np.nanstd(X, axis=0)
+        shift = np.nanmean(X, axis=0, dtype=np.float64)
+        scale = np.nanstd(X, axis=0, dtype=np.float64)
     shift = np.where(np.isnan(shift), 0.0, shift)
     tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(shift))
     scale = np.where(np.isnan(scale) | (scale < tiny), 1.0, scale)

@@ -15,6 +15,9 @@ from ._base import (
 )
 from .nn.model import gaussian_kl
 
+# Rows over which component_kl_ is averaged (a random subset beyond this).
+_KL_ROWS = 5000
+
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
     """Dimensionality reduction with a (beta-)variational autoencoder.
@@ -157,7 +160,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         The likelihood used (``"auto"`` resolved).
     component_kl_ : ndarray of shape (n_components,)
         Average KL divergence, in nats, between each latent component's
-        posterior and the prior over the training rows: how much
+        posterior and the prior over the training rows (a random subset of
+        5,000 when there are more): how much
         information the component carries. Components are ordered by it,
         most informative first (as PCA orders by variance). Values near 0
         mark unused components.
@@ -402,10 +406,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         return self._order.shape[0]
 
     def _validate_fit_data(self, X, y, *, reset):
+        # float32 input stays float32: training runs in float32 anyway.
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=reset
         )
-        return X.astype(np.float64, copy=False), y
+        return X, y
 
     def _validate_transform_data(self, X):
         X = validate_data(
@@ -453,10 +458,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     def _training_arrays(self, X, y=None):
         return tuple(
-            a.astype(np.float32) if a.dtype.kind == "f" else a for a in self._model_arrays(X)
+            a.astype(np.float32, copy=False) if a.dtype.kind == "f" else a
+            for a in self._model_arrays(X)
         )
 
     def _to_model_units(self, X):
+        if self.likelihood_ != "gaussian":
+            return X  # Bernoulli-type models see X itself
         return (X - self._shift) / self._scale
 
     def _model_arrays(self, X):
@@ -482,7 +490,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             mean, log_var = module.encode(x, mask)
             return gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1))
 
-        kl = self._map_batches(per_component_kl, *self._model_arrays(X)).mean(axis=0)
+        rows = np.arange(X.shape[0])
+        if X.shape[0] > _KL_ROWS:
+            rows = np.sort(np.random.default_rng(self._seed).choice(rows, _KL_ROWS, replace=False))
+        kl = self._map_batches(per_component_kl, *self._model_arrays(X[rows])).mean(axis=0)
         self._order = np.argsort(-kl, kind="stable")
         self.component_kl_ = kl[self._order]
 
