@@ -417,20 +417,27 @@ class BaseVAE(BaseEstimator):
         dtype = torch.float32 if device.type == "mps" else torch.float64
         return build_module(self._config, params=self._params, device=device, dtype=dtype).eval()
 
-    def _map_batches(self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None):
+    def _map_batches(
+        self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None, prepare=None
+    ):
         """Apply ``fn`` to row batches of ``arrays`` (as tensors on the
         device and in the dtype of ``module``, by default the inference
-        network) and stack the numpy results."""
+        network) and stack the numpy results.
+
+        ``prepare``, when given, maps each batch of ``arrays`` to the arrays
+        ``fn`` takes (e.g. scaling to model units), so that nothing the size
+        of the whole input is ever materialised besides the output.
+        """
         module = self._inference if module is None else module
         param = next(module.parameters())
         n = arrays[0].shape[0]
         outputs = []
         with torch.inference_mode():
             for start in range(0, n, batch_size):
-                tensors = [
-                    torch.tensor(a[start : start + batch_size], device=param.device)
-                    for a in arrays
-                ]
+                batch = [a[start : start + batch_size] for a in arrays]
+                if prepare is not None:
+                    batch = prepare(*batch)
+                tensors = [torch.tensor(a, device=param.device) for a in batch]
                 tensors = [t.to(param.dtype) if t.is_floating_point() else t for t in tensors]
                 outputs.append(fn(*tensors).cpu().numpy())
         return np.concatenate(outputs)
@@ -446,14 +453,18 @@ class BaseVAE(BaseEstimator):
         )
         return eps.to(device=param.device, dtype=param.dtype)
 
-    def _log_likelihood_bound(self, X_model, mask=None):
-        """Importance-weighted bound on log p(x) per row, in model units."""
+    def _log_likelihood_bound(self, *arrays, prepare=None):
+        """Importance-weighted bound on log p(x) per row, in model units;
+        ``arrays`` and ``prepare`` as in ``_map_batches`` (the prepared
+        batch is x and optionally the mask of observed entries)."""
         eps = self._importance_noise()
         rows = max(1, _IW_DRAWS_PER_BATCH // self.n_importance_samples)
         module = self._inference
-        arrays = (X_model,) if mask is None else (X_model, mask)
         return self._map_batches(
-            lambda x, m=None: module.log_likelihood_bound(x, eps, m), *arrays, batch_size=rows
+            lambda x, m=None: module.log_likelihood_bound(x, eps, m),
+            *arrays,
+            batch_size=rows,
+            prepare=prepare,
         )
 
     # --------------------------------------------------------- persistence

@@ -7,6 +7,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
+    INFERENCE_BATCH_SIZE,
     BaseVAE,
     check_unit_interval,
     resolve_conv_layers,
@@ -312,7 +313,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         check_is_fitted(self)
         X = self._validate_transform_data(X)
         module = self._inference
-        Z = self._map_batches(lambda x, m=None: module.encode(x, m)[0], *self._model_arrays(X))
+        Z = self._map_batches(
+            lambda x, m=None: module.encode(x, m)[0], X, prepare=self._model_arrays
+        )
         return Z[:, self._order]
 
     def inverse_transform(self, X):
@@ -377,8 +380,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         X = self._validate_transform_data(X)
         check_unit_interval(X, self.likelihood_)
         # Missing entries are integrated out: the bound is on log p(x_observed).
-        bound = self._log_likelihood_bound(*self._model_arrays(X))
-        return bound - np.where(np.isnan(X), 0.0, np.log(self._scale)).sum(axis=1)
+        bound = self._log_likelihood_bound(X, prepare=self._model_arrays)
+        log_scale = np.log(self._scale)
+        jacobian = np.concatenate(
+            [
+                np.where(np.isnan(X[i : i + INFERENCE_BATCH_SIZE]), 0.0, log_scale).sum(axis=1)
+                for i in range(0, X.shape[0], INFERENCE_BATCH_SIZE)
+            ]
+        )
+        return bound - jacobian
 
     def score(self, X, y=None):
         """Mean of ``score_samples(X)``: higher is better.
@@ -416,7 +426,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=False
         )
-        return X.astype(np.float64, copy=False)
+        return X  # float32 stays float32; batches are converted one at a time
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
@@ -493,7 +503,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         rows = np.arange(X.shape[0])
         if X.shape[0] > _KL_ROWS:
             rows = np.sort(np.random.default_rng(self._seed).choice(rows, _KL_ROWS, replace=False))
-        kl = self._map_batches(per_component_kl, *self._model_arrays(X[rows])).mean(axis=0)
+        kl = self._map_batches(per_component_kl, X[rows], prepare=self._model_arrays).mean(axis=0)
         self._order = np.argsort(-kl, kind="stable")
         self.component_kl_ = kl[self._order]
 
