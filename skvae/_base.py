@@ -100,6 +100,28 @@ def standardisation(X, likelihood):
     return shift, scale
 
 
+# "auto" picks Bernoulli for data in [0, 1] with at least this share of
+# values within _BINARY_TOLERANCE of 0 or 1.
+_BINARY_SHARE = 0.8
+_BINARY_TOLERANCE = 0.05
+
+
+def resolve_likelihood(likelihood, X):
+    """The likelihood name for ``likelihood`` ("auto" or a name) and data X.
+
+    "auto" is Bernoulli for (nearly) binary data in [0, 1], such as
+    black-and-white images, where it reconstructs best; Gaussian on
+    standardised features otherwise, graded intensities included.
+    """
+    if likelihood != "auto":
+        return likelihood
+    if np.nanmin(X) < 0 or np.nanmax(X) > 1:
+        return "gaussian"
+    near_binary = np.count_nonzero(np.minimum(X, 1 - X) <= _BINARY_TOLERANCE)
+    observed = X.size - np.count_nonzero(np.isnan(X))
+    return "bernoulli" if near_binary >= _BINARY_SHARE * observed else "gaussian"
+
+
 def check_unit_interval(X, likelihood):
     """Bernoulli-type likelihoods model values in [0, 1]; fail fast otherwise."""
     if likelihood in ("bernoulli", "continuous_bernoulli"):

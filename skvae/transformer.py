@@ -12,6 +12,7 @@ from ._base import (
     check_unit_interval,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
+    resolve_likelihood,
     standardisation,
 )
 from .nn.model import gaussian_kl
@@ -91,8 +92,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
           inside (0, 1) its ``score`` is not a normalised density.
         - ``"continuous_bernoulli"``: a proper density on [0, 1]
           (Loaiza-Ganem and Cunningham, 2019).
-        - ``"auto"``: ``"bernoulli"`` when all training values lie in
-          [0, 1], ``"gaussian"`` otherwise.
+        - ``"auto"``: ``"bernoulli"`` for nearly binary data (all training
+          values in [0, 1], at least 80% of them within 0.05 of 0 or 1, as
+          for black-and-white images), ``"gaussian"`` otherwise (graded
+          intensities included).
 
     beta : float, default=1.0
         Weight of the KL term in the training objective (beta-VAE, Higgins
@@ -430,11 +433,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
-        if self.likelihood == "auto":
-            in_unit_interval = not (np.nanmin(X) < 0 or np.nanmax(X) > 1)
-            self.likelihood_ = "bernoulli" if in_unit_interval else "gaussian"
-        else:
-            self.likelihood_ = self.likelihood
+        self.likelihood_ = resolve_likelihood(self.likelihood, X)
         check_unit_interval(X, self.likelihood_)
         self._shift, self._scale = standardisation(X, self.likelihood_)
         X_model = self._to_model_units(X)

@@ -16,8 +16,9 @@ def blobs():
 
 @pytest.fixture
 def images():
-    """150 'images' of 16 pixels in [0, 1] (sklearn digits, cropped)."""
+    """150 nearly binary 'images' of 16 pixels in [0, 1] (sklearn digits,
+    cropped, faint pixels dropped, strokes saturated)."""
     from sklearn.datasets import load_digits
 
-    X = load_digits().data[:150] / 16
-    return X[:, 20:36]
+    X = load_digits().data[:150, 20:36] / 16
+    return np.where(X < 0.3, 0.0, np.minimum(1.0, X * 1.3))

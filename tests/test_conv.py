@@ -152,7 +152,7 @@ def test_pickle_joblib_and_config_round_trip(digits):
     module = VAE.from_config(config)
     module.load_state_dict({k: torch.from_numpy(v) for k, v in vae._params.items()})
     with torch.no_grad():
-        z = module.encode(torch.tensor(digits[:5], dtype=torch.float32))[0].numpy()
+        z = module.encode(torch.tensor(vae._to_model_units(digits[:5]), dtype=torch.float32))[0].numpy()
     np.testing.assert_allclose(z[:, vae._order], Z[:5], rtol=1e-4, atol=1e-5)
 
 

@@ -45,6 +45,10 @@ def test_shapes_and_round_trip(blobs):
 def test_likelihood_auto(blobs, images):
     assert fitted(blobs).likelihood_ == "gaussian"
     assert fitted(images).likelihood_ == "bernoulli"
+    # Graded intensities in [0, 1] are better served by a Gaussian.
+    graded = np.random.RandomState(0).uniform(size=(50, 4))
+    assert fitted(graded).likelihood_ == "gaussian"
+    assert fitted(graded, likelihood="bernoulli").likelihood_ == "bernoulli"
 
 
 def test_transform_is_deterministic_and_batch_independent(blobs):
