@@ -48,7 +48,7 @@ def compare_in_pipeline(X_tr, X_te, y_tr, y_te):
 def grid_search(X):
     X_tr, X_te = train_test_split(X, test_size=0.25, random_state=0)
     vae_grid = GridSearchCV(
-        VAETransformer(random_state=0, likelihood="continuous_bernoulli"),
+        VAETransformer(random_state=0),
         {"beta": [0.5, 1.0, 2.0], "n_components": [2, 5, 10]},
         cv=3,
     ).fit(X_tr)
