@@ -47,20 +47,26 @@ class VAEClassifier(
 
     Parameters
     ----------
-    n_components : int, default=16
+    n_components : int, default=32
         Dimension of the continuous latent z (the "style" that the class
         does not explain).
 
-    alpha : float, default=50.0
+    alpha : float, default=20.0
         Weight of each labeled row's classification loss, -log q(y | x),
         against its negative ELBO (in nats). Labeled rows are reused so
         that they make up about half of every epoch, so the labels' total
         weight grows with the number of unlabeled rows, as with the weight
         0.1 * n_samples of Kingma et al. (2014).
 
+    input_dropout : float, default=0.4
+        Share of the input values that the encoder and the classifier see
+        set to 0 at each training step (the decoder still has to explain
+        the clean row): a denoising regulariser that matters when labels
+        are few. Not applied at prediction.
+
     dropout : float, default=0.5
         Dropout rate, during training, on the features the classifier
-        reads: a regulariser that matters when labels are few.
+        reads.
 
     network : {"dense", "conv"}, default="dense"
         Kind of networks, as in :class:`VAETransformer`: ``"dense"`` (fully
@@ -207,14 +213,16 @@ class VAEClassifier(
             ).split()
         },
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
         self,
-        n_components=16,
+        n_components=32,
         *,
-        alpha=50.0,
+        alpha=20.0,
+        input_dropout=0.4,
         dropout=0.5,
         network="dense",
         image_shape=None,
@@ -238,6 +246,7 @@ class VAEClassifier(
     ):
         self.n_components = n_components
         self.alpha = alpha
+        self.input_dropout = input_dropout
         self.dropout = dropout
         self.network = network
         self.image_shape = image_shape
@@ -481,6 +490,7 @@ class VAEClassifier(
         # Training-only settings follow the current parameters at every fit.
         self._config["classification_weight"] = float(self.alpha)
         self._config["dropout"] = float(self.dropout)
+        self._config["input_dropout"] = float(self.input_dropout)
         return self._to_model_units(X).astype(np.float32), y
 
     def _split(self, arrays, use_validation, seed):

@@ -15,7 +15,7 @@ from sklearn.semi_supervised import SelfTrainingClassifier
 from skvae import VAEClassifier, VAETransformer
 from skvae._base import build_module
 
-FAST = dict(max_iter=20, random_state=0, hidden_layer_sizes=(64, 32), n_components=4)
+FAST = dict(max_iter=20, batch_size=32, random_state=0, hidden_layer_sizes=(64, 32), n_components=4)
 
 
 def fitted(X, y, **params):

@@ -32,6 +32,15 @@ from .model import _LOG_VAR_BOUND, gaussian_kl
 from .networks import init_parameters, make_networks
 
 
+def _dropout(t, rate, generator):
+    """Inverted dropout with a mask drawn from ``generator`` (F.dropout
+    would draw from torch's global random state)."""
+    if rate <= 0:
+        return t
+    keep = torch.rand(t.shape, generator=generator, device=t.device, dtype=t.dtype) >= rate
+    return t * keep / (1 - rate)
+
+
 class _Features(nn.Module):
     """An encoder without its head: ``x -> h``.
 
@@ -70,6 +79,9 @@ class M2(nn.Module):
         Weight of the classification loss of each labeled row (alpha).
     dropout : float
         Dropout rate on the features the classifier reads, while training.
+    input_dropout : float
+        Dropout rate on the input of the inference networks, while
+        training (the likelihood always scores the clean input).
     input_bounds : tuple of two tensors or None
         Per-feature bounds applied to the input of the inference networks
         (see :class:`skvae.nn.VAE`).
@@ -85,6 +97,7 @@ class M2(nn.Module):
         n_classes,
         classification_weight=1.0,
         dropout=0.0,
+        input_dropout=0.0,
         input_bounds=None,
     ):
         super().__init__()
@@ -93,6 +106,7 @@ class M2(nn.Module):
         self.classification_weight = float(classification_weight)
         self.body = body
         self.dropout = float(dropout)
+        self.input_dropout = float(input_dropout)
         self.classifier = nn.Linear(n_hidden, self.n_classes)
         # q(z | x, y) is linear in (h, one_hot(y)): the h part is computed
         # once per row, the label part is a per-class offset.
@@ -109,7 +123,8 @@ class M2(nn.Module):
         """Build from a plain dict of built-in values.
 
         Keys: those of :meth:`skvae.nn.VAE.from_config` plus ``n_classes``
-        and optionally ``classification_weight`` and ``dropout``.
+        and optionally ``classification_weight``, ``dropout`` and
+        ``input_dropout``.
         """
         likelihood = make_likelihood(config["likelihood"], config["n_features"])
         n_components, n_classes = config["n_components"], config["n_classes"]
@@ -139,6 +154,7 @@ class M2(nn.Module):
             n_classes,
             config.get("classification_weight", 1.0),
             config.get("dropout", 0.0),
+            config.get("input_dropout", 0.0),
             bounds,
         )
         if generator is not None:
@@ -159,11 +175,8 @@ class M2(nn.Module):
 
     def _classify_features(self, h, generator):
         """Logits from features ``h``, with dropout while training."""
-        if self.training and self.dropout > 0:
-            # A mask from the given generator (not F.dropout, which draws
-            # from torch's global random state).
-            keep = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype)
-            h = h * (keep >= self.dropout) / (1 - self.dropout)
+        if self.training:
+            h = _dropout(h, self.dropout, generator)
         return self.classifier(h)
 
     def _latent(self, h, labels):
@@ -207,7 +220,9 @@ class M2(nn.Module):
         KL term always has weight 1.
         """
         n, k = x.shape[0], self.n_classes
-        h = self.features(x)
+        # The inference networks read a corrupted copy of x (denoising), the
+        # likelihood scores the clean x.
+        h = self.features(_dropout(x, self.input_dropout, generator) if self.training else x)
         log_q = self._classify_features(h, generator).log_softmax(dim=-1)
         labeled = y >= 0
         # One (row, class) pair per labeled row, n_classes per unlabeled row.
