@@ -27,7 +27,7 @@ from .nn.train import numpy_to_state, state_to_numpy
 # Rows per batch at inference; bounds the memory of transform and friends.
 INFERENCE_BATCH_SIZE = 4096
 # Latent draws per batch when estimating importance-weighted bounds.
-_IW_DRAWS_PER_BATCH = 2**17
+_IW_DRAWS_PER_BATCH = 2**13
 # How often a diverged epoch is retried with a ten times smaller step.
 _MAX_DIVERGENCE_RETRIES = 3
 
@@ -453,7 +453,7 @@ class BaseVAE(BaseEstimator):
         module = self._inference if module is None else module
         param = next(module.parameters())
         n = arrays[0].shape[0]
-        outputs = []
+        output = None
         with torch.inference_mode():
             for start in range(0, n, batch_size):
                 batch = [a[start : start + batch_size] for a in arrays]
@@ -461,8 +461,16 @@ class BaseVAE(BaseEstimator):
                     batch = prepare(*batch)
                 tensors = [torch.tensor(a, device=param.device) for a in batch]
                 tensors = [t.to(param.dtype) if t.is_floating_point() else t for t in tensors]
-                outputs.append(fn(*tensors).cpu().numpy())
-        return np.concatenate(outputs)
+                result = fn(*tensors).cpu().numpy()
+                if output is None:
+                    # One allocation for the whole result: small per-batch
+                    # arrays kept between large temporaries fragment the heap
+                    # and make resident memory grow with the number of rows.
+                    output = np.empty((n, *result.shape[1:]), dtype=result.dtype)
+                output[start : start + result.shape[0]] = result
+        if output is None:
+            raise ValueError("Found array with 0 sample(s); at least 1 is required.")
+        return output
 
     def _importance_noise(self):
         """K standard-normal draws shared by all rows (fixed per model), so
