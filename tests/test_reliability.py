@@ -1,0 +1,200 @@
+"""Reliability promises of every public estimator (issue 6): safe and
+portable persistence, concurrent inference, interruption, divergence, and
+validation before any expensive work."""
+
+import pickle
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import VAEClassifier, VAEImputer, VAETransformer
+from skvae.nn.train import Trainer
+
+SMALL = dict(max_iter=6, hidden_layer_sizes=(16,), random_state=0)
+
+
+def _data(seed=0, n=120, d=5):
+    rng = np.random.RandomState(seed)
+    t = rng.standard_normal((n, 2))
+    X = np.column_stack([t, t[:, :1] * t[:, 1:], np.sin(t[:, :1]), t[:, 1:] ** 2])[:, :d]
+    return X + 0.1 * rng.standard_normal((n, d))
+
+
+def transformer_case():
+    X = _data()
+    return VAETransformer(2, **SMALL), X, None, ["transform", "score_samples"]
+
+
+def imputer_case():
+    X = _data()
+    X[np.random.RandomState(1).uniform(size=X.shape) < 0.2] = np.nan
+    return VAEImputer(**SMALL), X, None, ["transform"]
+
+
+def classifier_case():
+    X = _data()
+    y = (X[:, 0] > 0).astype(int)
+    y[np.random.RandomState(2).uniform(size=len(y)) < 0.7] = -1
+    return VAEClassifier(4, **SMALL), X, y, ["predict_proba", "transform"]
+
+
+CASES = [transformer_case, imputer_case, classifier_case]
+IDS = ["VAETransformer", "VAEImputer", "VAEClassifier"]
+
+
+def fit_quietly(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def outputs(estimator, X, methods):
+    return {m: getattr(estimator, m)(X) for m in methods}
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_skops_loads_with_only_skvae_types_trusted(case):
+    sio = pytest.importorskip("skops.io")
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+    data = sio.dumps(estimator)
+    cls = type(estimator)
+    assert sio.get_untrusted_types(data=data) == [f"{cls.__module__}.{cls.__name__}"]
+    loaded = sio.loads(data, trusted=[f"{cls.__module__}.{cls.__name__}"])
+    for method, expected in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(getattr(loaded, method)(X), expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_pickled_state_is_numpy_and_builtins(case):
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                walk(v)
+        else:
+            assert type(obj).__module__ in ("builtins", "numpy"), type(obj)
+
+    walk(estimator.__getstate__())
+    loaded = pickle.loads(pickle.dumps(estimator))
+    for method, expected in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(getattr(loaded, method)(X), expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_concurrent_calls_match_sequential(case):
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+    expected = outputs(estimator, X, methods)
+    calls = [(m, i) for m in methods for i in range(6)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda call: getattr(estimator, call[0])(X), calls))
+    for (method, _), result in zip(calls, results):
+        np.testing.assert_array_equal(result, expected[method])
+
+
+def _interrupt_on_call(monkeypatch, number):
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def train_epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_interrupted_fit_is_usable_and_resumable(case, monkeypatch):
+    estimator, X, y, methods = case()
+    estimator.set_params(max_iter=50)
+    _interrupt_on_call(monkeypatch, 3)
+    with pytest.warns(UserWarning, match="interrupted"):
+        estimator.fit(X, y)
+    assert estimator.n_iter_ == 2
+    for result in outputs(estimator, X, methods).values():
+        assert np.isfinite(result).all()
+    monkeypatch.undo()
+    # warm_start continues from the weights kept at the interruption.
+    estimator.set_params(warm_start=True, max_iter=3)
+    fit_quietly(estimator, X, y)
+    assert estimator.n_iter_ == 5
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_divergence_recovers_or_fails_clearly(case, monkeypatch):
+    estimator, X, y, methods = case()
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def diverging_once(self, *args, **kwargs):
+        calls["n"] += 1
+        loss = original(self, *args, **kwargs)
+        if calls["n"] == 2:
+            with torch.no_grad():
+                for p in self.module.parameters():
+                    p.fill_(float("nan"))
+            return float("nan")
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_epoch", diverging_once)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        fit_quietly(estimator, X, y)
+    for result in outputs(estimator, X, methods).values():
+        assert np.isfinite(result).all()
+
+    monkeypatch.setattr(Trainer, "train_epoch", lambda self, *a, **k: float("nan"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match="diverged.*learning_rate"):
+            estimator.fit(X, y)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_absurd_learning_rate_never_returns_nan(case):
+    estimator, X, y, methods = case()
+    estimator.set_params(learning_rate=1e8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            estimator.fit(X * 1e8, y)
+        except ValueError as exc:
+            assert "diverged" in str(exc)
+            return
+    for result in outputs(estimator, X * 1e8, methods).values():
+        assert np.isfinite(result).all()
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"params": {"max_iter": 0}},
+        {"params": {"device": "no-such-device"}},
+        {"X": lambda X: np.where(np.arange(X.shape[1]) == 0, np.inf, X)},
+        {"X": lambda X: X.astype(str).astype(object) + "x"},
+    ],
+    ids=["param", "device", "inf", "strings"],
+)
+def test_errors_come_before_any_training(case, bad, monkeypatch):
+    estimator, X, y, _ = case()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the input was validated")
+
+    monkeypatch.setattr(Trainer, "__init__", no_training)
+    estimator.set_params(**bad.get("params", {}))
+    X = bad.get("X", lambda X: X)(X)
+    with pytest.raises((ValueError, TypeError)):
+        estimator.fit(X, y)
