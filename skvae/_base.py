@@ -95,8 +95,10 @@ def standardisation(X, likelihood):
         shift = np.nanmean(X, axis=0, dtype=np.float64)
         scale = np.nanstd(X, axis=0, dtype=np.float64)
     shift = np.where(np.isnan(shift), 0.0, shift)
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(shift))
-    scale = np.where(np.isnan(scale) | (scale < tiny), 1.0, scale)
+    # Constant up to rounding, relative to the feature's own magnitude, so
+    # that features measured in tiny units (1e-30) keep their variation.
+    rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(shift), np.finfo(np.float64).tiny)
+    scale = np.where(np.isnan(scale) | (scale <= rounding), 1.0, scale)
     return shift, scale
 
 

@@ -433,6 +433,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
+        if np.isnan(X).all():
+            raise ValueError(
+                "Every entry of X is missing (NaN): there is nothing to learn from."
+            )
         self.likelihood_ = resolve_likelihood(self.likelihood, X)
         check_unit_interval(X, self.likelihood_)
         self._shift, self._scale = standardisation(X, self.likelihood_)

@@ -382,6 +382,17 @@ def test_bad_input_is_rejected(X, match):
         VAETransformer().fit(X)
 
 
+def test_all_missing_is_rejected():
+    with pytest.raises(ValueError, match="Every entry of X is missing"):
+        VAETransformer().fit(np.full((10, 3), np.nan))
+
+
+def test_tiny_units_are_not_mistaken_for_constants(blobs):
+    vae = fitted(blobs * 1e-30, n_components=2)
+    np.testing.assert_allclose(vae._scale, blobs.std(0) * 1e-30, rtol=1e-6)
+    assert vae.transform(blobs * 1e-30).std(0).max() > 0.1
+
+
 def test_wrong_shapes_at_transform_time(blobs):
     vae = fitted(blobs)
     with pytest.raises(ValueError, match="X has 4 features, but VAETransformer is expecting 6"):

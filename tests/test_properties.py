@@ -1,0 +1,126 @@
+"""Property-based tests (hypothesis) over every public estimator: whatever
+table a user passes, fit either works and every output is finite, or it
+raises ValueError/TypeError with a message that names the problem."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from skvae import VAEClassifier, VAEImputer, VAETransformer  # noqa: E402
+
+TINY = dict(max_iter=2, hidden_layer_sizes=(4,), batch_size=8, random_state=0)
+DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool", "object"]
+PATTERNS = [
+    "plain",
+    "constant_column",
+    "duplicated_rows",
+    "nan_cells",
+    "nan_row",
+    "nan_column",
+    "all_nan",
+    "inf_cell",
+]
+# Words an error message must contain one of: it names the problem.
+NAMES = [
+    "sample", "feature", "infinity", "inf", "nan", "missing", "dtype", "convert",
+    "n_samples", "validation", "observed", "class", "label", "empty", "value",
+]
+
+
+@st.composite
+def tables(draw):
+    n = draw(st.integers(1, 14))
+    d = draw(st.integers(1, 6))
+    magnitude = draw(st.sampled_from([1e-30, 1e-6, 1.0, 1e6, 1e30]))
+    dtype = draw(st.sampled_from(DTYPES))
+    pattern = draw(st.sampled_from(PATTERNS))
+    rng = np.random.RandomState(draw(st.integers(0, 2**16)))
+    X = rng.standard_normal((n, d))
+    if pattern == "constant_column":
+        X[:, 0] = 3.0
+    elif pattern == "duplicated_rows":
+        X = np.repeat(X[:1], n, axis=0)
+    if dtype in ("int32", "int64"):
+        X = np.round(3 * X).astype(dtype)
+    elif dtype == "bool":
+        X = X > 0
+    else:
+        X = (X * magnitude).astype("float16" if dtype == "float16" else "float64")
+        if pattern == "nan_cells":
+            X[rng.uniform(size=X.shape) < 0.3] = np.nan
+        elif pattern == "nan_row":
+            X[0] = np.nan
+        elif pattern == "nan_column":
+            X[:, 0] = np.nan
+        elif pattern == "all_nan":
+            X[:] = np.nan
+        elif pattern == "inf_cell":
+            X[0, 0] = np.inf
+        if dtype == "object":
+            X = X.astype(object)
+        else:
+            X = X.astype(dtype)
+    return X
+
+
+def check(fit_and_outputs, X):
+    """Either finite outputs or an informative ValueError/TypeError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            results = fit_and_outputs(X)
+        except (ValueError, TypeError) as exc:
+            message = str(exc).lower()
+            assert message and any(word in message for word in NAMES), message
+            return
+    for name, value in results.items():
+        assert np.all(np.isfinite(np.asarray(value, dtype=float))), name
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROPERTY_SETTINGS
+@given(X=tables(), early_stopping=st.booleans())
+def test_transformer_on_any_table(X, early_stopping):
+    def run(X):
+        vae = VAETransformer(1, early_stopping=early_stopping, n_importance_samples=4, **TINY).fit(X)
+        Z = vae.transform(X)
+        return {
+            "transform": Z,
+            "inverse_transform": vae.inverse_transform(Z),
+            "score_samples": vae.score_samples(X),
+            "sample": vae.sample(2),
+        }
+
+    check(run, X)
+
+
+@PROPERTY_SETTINGS
+@given(X=tables())
+def test_imputer_on_any_table(X):
+    def run(X):
+        imputer = VAEImputer(n_components=1, n_importance_samples=4, n_training_draws=2, **TINY)
+        return {"transform": imputer.fit_transform(X)}
+
+    check(run, X)
+
+
+@PROPERTY_SETTINGS
+@given(X=tables(), labels=st.integers(0, 2**16))
+def test_classifier_on_any_table(X, labels):
+    rng = np.random.RandomState(labels)
+    y = rng.randint(-1, 2, size=X.shape[0])
+
+    def run(X):
+        clf = VAEClassifier(1, **TINY).fit(X, y)
+        return {"predict_proba": clf.predict_proba(X), "transform": clf.transform(X)}
+
+    check(run, X)
