@@ -443,3 +443,29 @@ def test_importance_sampling_recovers_the_exact_conditional_mean():
     np.testing.assert_allclose(filled[0, m].numpy(), exact, atol=0.02)
     assert filled[0, o].tolist() == x[0, o].tolist()
     assert np.isfinite(multivariate_normal(b, cov).logpdf(filled[0].numpy()))
+
+
+def test_validation_holds_out_entries_not_rows(holes):
+    X, missing = holes
+    est = imputer(validation_fraction=0.2)
+    table = est._check_table(X, reset=True)
+    est._setup(table)
+    X_model, observed = est._training_arrays(table)
+    (X_train, kept), (X_val, val_kept, target) = est._split((X_model, observed), True, 0)
+    assert X_train.shape == X_model.shape  # every row trains
+    assert X_val.shape[0] == 40
+    assert not (kept & ~observed).any() and (observed & ~kept).sum() == target.sum()
+    assert not (val_kept & target).any()
+    # Half of each validation row's observed entries, rounded up.
+    np.testing.assert_array_equal(
+        target.sum(axis=1), np.ceil((val_kept | target).sum(axis=1) / 2)
+    )
+
+
+def test_imputation_error_is_squared_error_and_brier_score():
+    likelihood = Categorical([3])
+    stats = torch.tensor([[0.2, 0.7, 0.1]])
+    x = torch.tensor([[1.0]])  # level 1
+    expected = 0.2**2 + (0.7 - 1) ** 2 + 0.1**2
+    assert likelihood.prediction_error(x, stats).item() == pytest.approx(expected)
+    assert Gaussian(1).prediction_error(torch.tensor([[2.0]]), torch.tensor([[0.5]])).item() == 2.25

@@ -68,6 +68,11 @@ class Likelihood(nn.Module):
         """The value to impute from averaged ``predictive`` parameters."""
         return stats
 
+    def prediction_error(self, x, stats):
+        """Per-entry squared error of averaged ``predictive`` parameters
+        against x (for categories, the Brier score of the probabilities)."""
+        return (stats - x) ** 2
+
     def log_prob_elements(self, x, out):
         """Per-element log-density, shape of ``out`` broadcast with ``x``."""
         raise NotImplementedError
@@ -256,6 +261,12 @@ class Categorical(Likelihood):
         probs = stats[..., self._index].masked_fill(~self._valid, -1.0)
         return probs.argmax(dim=-1).to(stats.dtype)
 
+    def prediction_error(self, x, stats):
+        probs = stats[..., self._index].masked_fill(~self._valid, 0.0)
+        levels = torch.arange(self._index.shape[1], device=x.device)
+        truth = (self._codes(x).unsqueeze(-1) == levels).to(stats.dtype)
+        return ((probs - truth) ** 2).sum(dim=-1)
+
     def sample(self, out, generator=None):
         # Gumbel-max: one draw per column from a local generator.
         log_probs = self._log_probs(out)
@@ -345,6 +356,14 @@ class Mixed(Likelihood):
     def point_estimate(self, stats):
         slices = self._slices(p.n_statistics for p in self.parts)
         pieces = [p.point_estimate(stats[..., s]) for p, s in zip(self.parts, slices)]
+        return torch.cat(pieces, dim=-1)[..., self._order]
+
+    def prediction_error(self, x, stats):
+        slices = self._slices(p.n_statistics for p in self.parts)
+        pieces = [
+            p.prediction_error(x[..., self._columns(i)], stats[..., s])
+            for i, (p, s) in enumerate(zip(self.parts, slices))
+        ]
         return torch.cat(pieces, dim=-1)[..., self._order]
 
 
