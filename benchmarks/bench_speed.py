@@ -61,6 +61,8 @@ def skvae_fit(X, epochs, batch_size, device):
     VAETransformer(
         LATENT,
         hidden_layer_sizes=(512, 256),
+        activation="relu",
+        free_bits=0.0,  # the plain ELBO, as in the hand-written loop
         likelihood="bernoulli",
         batch_size=batch_size,
         max_iter=epochs,
