@@ -11,6 +11,7 @@ CPU kernels may split a reduction differently over more threads (the last
 bits of float32 imputations, about 1e-9 relative in the log-loss here).
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -35,7 +36,13 @@ SCORE_KEYS = ["mean_test_score", "std_test_score", "rank_test_score"] + [
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    """A LocalCluster of 2 worker processes with one thread each."""
+    """A LocalCluster of 2 worker processes with one thread each.
+
+    The nannies set OMP_NUM_THREADS=1 (and friends) in this process's
+    environment to pass them on to the workers, and leave them there; they
+    are restored afterwards so that later subprocesses are unaffected.
+    """
+    saved = dict(os.environ)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # port and resource notices at start-up
         cluster = distributed.LocalCluster(
@@ -46,8 +53,13 @@ def client(tmp_path_factory):
             local_directory=str(tmp_path_factory.mktemp("dask")),
             silence_logs=50,
         )
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+    try:
+        with cluster, distributed.Client(cluster) as client:
+            yield client
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
