@@ -20,6 +20,7 @@ from ._base import (
     check_unit_interval,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
+    resolve_likelihood,
     standardisation,
 )
 
@@ -94,7 +95,10 @@ class VAEClassifier(
 
     likelihood : {"auto", "gaussian", "bernoulli", "continuous_bernoulli"}, \
             default="auto"
-        Observation model p(x | y, z); see :class:`VAETransformer`.
+        Observation model p(x | y, z), chosen as in :class:`VAETransformer`:
+        ``"auto"`` is Bernoulli for nearly binary data in [0, 1] (such as
+        black-and-white images), Gaussian on standardised features
+        otherwise.
 
     beta : float, default=1.0
         Weight of the KL term of z in the training objective.
@@ -454,11 +458,7 @@ class VAEClassifier(
 
     def _setup(self, X, y):
         """First fit: resolve the likelihood, feature scaling and network."""
-        if self.likelihood == "auto":
-            in_unit_interval = X.min() >= 0 and X.max() <= 1
-            self.likelihood_ = "bernoulli" if in_unit_interval else "gaussian"
-        else:
-            self.likelihood_ = self.likelihood
+        self.likelihood_ = resolve_likelihood(self.likelihood, X)
         check_unit_interval(X, self.likelihood_)
         self._shift, self._scale = standardisation(X, self.likelihood_)
         X_model = self._to_model_units(X)

@@ -107,6 +107,10 @@ class M2(nn.Module):
         self.body = body
         self.dropout = float(dropout)
         self.input_dropout = float(input_dropout)
+        #: Decode every (row, class) pair (True) or only those that count
+        #: (False); None: all pairs on accelerators, where fixed shapes
+        #: avoid a host synchronisation per step, only those on the CPU.
+        self.all_pairs = None
         self.classifier = nn.Linear(n_hidden, self.n_classes)
         # q(z | x, y) is linear in (h, one_hot(y)): the h part is computed
         # once per row, the label part is a per-class offset.
@@ -225,29 +229,45 @@ class M2(nn.Module):
         h = self.features(_dropout(x, self.input_dropout, generator) if self.training else x)
         log_q = self._classify_features(h, generator).log_softmax(dim=-1)
         labeled = y >= 0
-        # One (row, class) pair per labeled row, n_classes per unlabeled row.
-        counts = torch.where(labeled, 1, k)
-        rows = torch.repeat_interleave(torch.arange(n, device=x.device), counts)
-        offsets = torch.arange(rows.shape[0], device=x.device) - torch.repeat_interleave(
-            torch.cumsum(counts, 0) - counts, counts
+        # One draw per (row, class) whichever pairs are decoded, so that both
+        # layouts below compute the same loss.
+        eps = torch.randn(
+            (n, k, self.n_components), generator=generator, device=x.device, dtype=x.dtype
         )
-        classes = torch.where(labeled[rows], y[rows], offsets)
-
-        mean, log_var = self._latent(h[rows], classes)
-        eps = torch.randn(mean.shape, generator=generator, device=x.device, dtype=x.dtype)
-        z = mean + eps * torch.exp(0.5 * log_var)
-        log_lik = self.likelihood.log_prob(x[rows], self.decode(z, classes))
-        pair_loss = kl_weight * gaussian_kl(mean, log_var) - log_lik
-
-        # Labeled pairs count fully, unlabeled ones by q(y | x).
-        pair_log_q = log_q[rows, classes]
-        weight = torch.where(labeled[rows], 1.0, pair_log_q.exp())
-        loss = torch.zeros(n, device=x.device, dtype=pair_loss.dtype)
-        loss = loss.index_add(0, rows, weight * pair_loss)
-        q = log_q.exp()
-        label_kl = (q * (log_q + math.log(k))).sum(dim=-1)
+        all_pairs = x.device.type != "cpu" if self.all_pairs is None else self.all_pairs
+        if all_pairs:
+            # Every row through every class: fixed shapes, no host
+            # synchronisation, at most twice the decoding work.
+            classes = torch.arange(k, device=x.device).expand(n, k)
+            pair_loss = self._pair_loss(h.unsqueeze(1), x.unsqueeze(1), classes, eps, kl_weight)
+            weight = torch.where(
+                labeled.unsqueeze(1), F.one_hot(y.clamp(min=0), k).to(x.dtype), log_q.exp()
+            )
+            loss = (weight * pair_loss).sum(dim=1)
+        else:
+            # Only the pairs that count: one per labeled row, n_classes per
+            # unlabeled row (sizes read on the host, free on a CPU).
+            counts = torch.where(labeled, 1, k)
+            rows = torch.repeat_interleave(torch.arange(n, device=x.device), counts)
+            starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+            offsets = torch.arange(rows.shape[0], device=x.device) - starts
+            classes = torch.where(labeled[rows], y[rows], offsets)
+            pair_loss = self._pair_loss(h[rows], x[rows], classes, eps[rows, classes], kl_weight)
+            # Labeled pairs count fully, unlabeled ones by q(y | x).
+            weight = torch.where(labeled[rows], 1.0, log_q[rows, classes].exp())
+            loss = torch.zeros(n, device=x.device, dtype=pair_loss.dtype)
+            loss = loss.index_add(0, rows, weight * pair_loss)
+        label_kl = (log_q.exp() * (log_q + math.log(k))).sum(dim=-1)
         cross_entropy = -log_q.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
         return loss + torch.where(labeled, self.classification_weight * cross_entropy, label_kl)
+
+    def _pair_loss(self, h, x, classes, eps, kl_weight):
+        """Negative ELBO of x given each label in ``classes`` (shapes
+        broadcast: one value per (row, class) pair)."""
+        mean, log_var = self._latent(h, classes)
+        z = mean + eps * torch.exp(0.5 * log_var)
+        log_lik = self.likelihood.log_prob(x, self.decode(z, classes))
+        return kl_weight * gaussian_kl(mean, log_var) - log_lik
 
     def extra_repr(self):
         return f"n_components={self.n_components}, n_classes={self.n_classes}"
