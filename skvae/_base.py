@@ -329,6 +329,13 @@ class BaseVAE(BaseEstimator):
             return float(self.beta)
         return float(self.beta) * min(1.0, epoch / self.kl_warmup)
 
+    def _schedule(self):
+        """Epochs of one ``fit``, batch size, learning rate, and whether the
+        epochs are a fixed schedule (without early stopping: run them all,
+        no stop on a training-loss plateau, no ConvergenceWarning).
+        Subclasses may resolve "auto" values here."""
+        return self.max_iter, self.batch_size, self.learning_rate, False
+
     def _train(self, train, val, device, init_seed, shuffle_seed, incremental):
         """The epoch loop: early stopping, divergence recovery, interruption."""
         module = build_module(
@@ -338,11 +345,12 @@ class BaseVAE(BaseEstimator):
             device=device,
         )
         n_train = train[0].shape[0]
-        learning_rate = float(self.learning_rate)
+        max_iter, batch_size, learning_rate, fixed_length = self._schedule()
+        learning_rate = float(learning_rate)
         trainer = Trainer(
             module,
             learning_rate=learning_rate,
-            batch_size=min(self.batch_size, n_train),
+            batch_size=min(batch_size, n_train),
             seed=shuffle_seed,
         )
         if self._optimizer_state is not None:
@@ -353,7 +361,7 @@ class BaseVAE(BaseEstimator):
         train = to_tensor(train)
         val = to_tensor(val) if val is not None else None
 
-        max_epochs = 1 if incremental else self.max_iter
+        max_epochs = 1 if incremental else max_iter
         best = None
         last_good = trainer.snapshot()
         epochs, retries, converged = 0, 0, False
@@ -404,7 +412,9 @@ class BaseVAE(BaseEstimator):
                 )
                 if self.verbose:
                     print(f"{message}, {time.perf_counter() - start:.2f}s")
-                if self._no_improvement_count > self.n_iter_no_change:
+                if self._no_improvement_count > self.n_iter_no_change and not (
+                    fixed_length and val is None
+                ):
                     converged = True
                     if self.verbose:
                         what = "Validation score" if val is not None else "Training loss"
@@ -413,9 +423,9 @@ class BaseVAE(BaseEstimator):
                             f"{self.n_iter_no_change} consecutive epochs. Stopping."
                         )
                     break
-            if not incremental and not converged:
+            if not incremental and not converged and not (fixed_length and val is None):
                 warnings.warn(
-                    f"Maximum iterations ({self.max_iter}) reached and the "
+                    f"Maximum iterations ({max_iter}) reached and the "
                     "optimization hasn't converged yet.",
                     ConvergenceWarning,
                 )

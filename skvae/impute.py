@@ -28,8 +28,40 @@ from ._base import (
 
 # Latent draws (rows x importance samples) per batch when imputing.
 _IMPUTE_DRAWS_PER_BATCH = 2**17
-# Rows from which the defaults trade draws and width for speed.
-_LARGE = 2000
+# The "auto" settings: those of small tables up to _SMALL rows, those of
+# large tables from _LARGE rows on, geometrically in between.
+_SMALL, _LARGE = 2000, 10000
+_SMALL_SETTINGS = {
+    "width": 128, "draws": 20, "samples": 2000, "epochs": 400, "batch_size": 64,
+    "learning_rate": 1e-3,
+}
+_LARGE_SETTINGS = {
+    "width": 64, "draws": 1, "samples": 20, "epochs": 24, "batch_size": 512,
+    "learning_rate": 4e-3,
+}
+
+
+def auto_schedule(n_samples):
+    """The "auto" network width, draws, epochs, batch size and learning
+    rate for a table of ``n_samples`` rows.
+
+    Small tables get what imputes best; as tables grow, each row gets less
+    work (fewer draws, epochs and units, larger batches), since more rows
+    inform the model more than more passes over each: from _SMALL to _LARGE
+    rows the settings move geometrically to those of large tables, and
+    beyond, epochs shrink as 1 / sqrt(n_samples), so that the number of
+    gradient steps still grows and the cost stays linear in the rows.
+    """
+    t = min(1.0, max(0.0, math.log(n_samples / _SMALL) / math.log(_LARGE / _SMALL)))
+    settings = {
+        key: small * (_LARGE_SETTINGS[key] / small) ** t for key, small in _SMALL_SETTINGS.items()
+    }
+    if n_samples > _LARGE:
+        settings["epochs"] *= math.sqrt(_LARGE / n_samples)
+    for key in ("width", "draws", "samples", "epochs", "batch_size"):
+        settings[key] = max(1, round(settings[key]))
+    settings["epochs"] = max(settings["epochs"], 3)
+    return settings
 
 
 def _is_dataframe(X):
@@ -93,12 +125,14 @@ class VAEImputer(TransformerMixin, BaseVAE):
     columns of an integer dtype come back as float64, since imputed values
     are not whole numbers).
 
-    Cost: training and imputation are linear in the number of rows. Small
-    tables (under 2,000 rows) get the settings that impute best, a network
-    of 2 x 128 units trained on a 20-draw bound and 1,000 draws per row to
-    impute; from 2,000 rows on, the defaults narrow the network to 2 x 64
-    and lower the draws as the table grows, since more rows inform the
-    model more than more draws do.
+    Cost: the "auto" settings give small tables (up to 2,000 rows) what
+    imputes best, as in MIWAE: 400 epochs of a 20-draw bound on a network
+    of 2 x 128 units, and 2,000 draws per row to impute. Larger tables get
+    less work per row, since more rows inform the model more than more
+    passes over each: from 2,000 to 10,000 rows the settings move
+    geometrically to 24 epochs of the plain ELBO (1 draw) on 2 x 64 units
+    with batches of 512, imputing with 20 draws; beyond, epochs shrink as
+    1 / sqrt(n_samples). Training and imputation stay linear in the rows.
 
     Parameters
     ----------
@@ -137,8 +171,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     hidden_layer_sizes : int, tuple of int or None, default=None
         Widths of the encoder's hidden layers; the decoder mirrors them.
-        None: two layers of 128 units, or of 64 from 2,000 rows on (see
-        "Cost" below).
+        None: two layers of 128 units, narrowing to 64 from 2,000 to 10,000
+        rows (see "Cost" above).
 
     activation : {"relu", "elu", "gelu", "silu", "tanh", "logistic", \
             "identity"}, default="relu"
@@ -147,7 +181,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
     n_training_draws : int or "auto", default="auto"
         Latent draws per row in the training objective, the
         importance-weighted bound of MIWAE; 1 is the plain ELBO. "auto": 20,
-        fewer from 2,000 rows on (``40000 // n_samples``, at least 2).
+        down to 1 from 2,000 to 10,000 rows.
 
     beta : float, default=1.0
         Weight of the KL term in training.
@@ -155,35 +189,41 @@ class VAEImputer(TransformerMixin, BaseVAE):
     kl_warmup : int, default=0
         Epochs over which the KL weight ramps from 0 to ``beta``.
 
-    batch_size : int, default=64
-        Rows per Adam step.
+    batch_size : int or "auto", default="auto"
+        Rows per Adam step. "auto": 64, up to 512 from 2,000 to 10,000 rows.
 
-    learning_rate : float, default=1e-3
-        Adam's step size.
+    learning_rate : float or "auto", default="auto"
+        Adam's step size. "auto": 1e-3, up to 4e-3 with the batch size.
 
-    max_iter : int, default=300
-        Maximum number of epochs.
+    max_iter : int or "auto", default="auto"
+        Number of epochs. "auto": 400, down to 24 from 2,000 to 10,000 rows,
+        then as 24 * sqrt(10,000 / n_samples) (at least 3); this schedule is
+        the method (as in MIWAE), and ending it raises no
+        ``ConvergenceWarning``. An int is a maximum: reaching it without
+        meeting the stopping criterion warns.
 
-    early_stopping : bool, default=True
+    early_stopping : bool, default=False
         Hide half of the observed entries of ``validation_fraction`` of the
         rows from training and stop when the error of imputing them from
         the rest of their row has not improved for ``n_iter_no_change``
         epochs, keeping the best weights. If False, stop when the training
-        loss stops improving.
+        loss stops improving, or at ``max_iter``. Held-out entries cost
+        narrow tables much of their data, and the held-out error is a noisy
+        guide on small ones, hence the fixed schedule by default.
 
     validation_fraction : float, default=0.1
         Share of rows that lend entries to validation.
 
     n_iter_no_change : int, default=20
-        Epochs without improvement before stopping.
+        Epochs without improvement before stopping (not used by the "auto"
+        schedule without early stopping).
 
     tol : float, default=1e-4
         Minimum improvement (nats per row) that counts.
 
     n_importance_samples : int or "auto", default="auto"
         Latent draws per row used to impute it; more is more accurate and
-        slower. "auto": 1000, fewer from 2,000 rows on
-        (``2000000 // n_samples``, at least 100).
+        slower. "auto": 2000, down to 20 from 2,000 to 10,000 rows.
 
     device : str, default="auto"
         Torch device: ``"auto"`` (a GPU when visible), ``"cpu"``, ``"cuda"``...
@@ -266,9 +306,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 "activation",
                 "beta",
                 "kl_warmup",
-                "batch_size",
-                "learning_rate",
-                "max_iter",
                 "early_stopping",
                 "validation_fraction",
                 "n_iter_no_change",
@@ -281,6 +318,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
             )
         },
         "n_training_draws": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_importance_samples": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     }
 
@@ -298,10 +338,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
         n_training_draws="auto",
         beta=1.0,
         kl_warmup=0,
-        batch_size=64,
-        learning_rate=1e-3,
-        max_iter=300,
-        early_stopping=True,
+        batch_size="auto",
+        learning_rate="auto",
+        max_iter="auto",
+        early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=20,
         tol=1e-4,
@@ -591,19 +631,16 @@ class VAEImputer(TransformerMixin, BaseVAE):
             if numeric:
                 likelihood.insert(0, {"kind": "gaussian", "features": numeric})
         n_model = len(self._model_features)
-        n = table.n_samples
-        # Large tables need fewer epochs, draws and units per row: keep the
-        # cost per row falling as rows are added (see the class docstring).
-        large = n >= _LARGE
+        self._auto = auto_schedule(table.n_samples)
         hidden = self.hidden_layer_sizes
         if hidden is None:
-            hidden = [64, 64] if large else [128, 128]
+            hidden = [self._auto["width"]] * 2
         draws = self.n_training_draws
         if draws == "auto":
-            draws = max(2, 20 * _LARGE // n) if large else 20
+            draws = self._auto["draws"]
         samples = self.n_importance_samples
         if samples == "auto":
-            samples = max(100, 1000 * _LARGE // n) if large else 1000
+            samples = self._auto["samples"]
         self.n_importance_samples_ = int(samples)
         self._config = {
             "network": "dense",
@@ -623,6 +660,18 @@ class VAEImputer(TransformerMixin, BaseVAE):
     def _training_arrays(self, table, y=None):
         X_model, observed, _ = self._encode(table)
         return X_model.astype(np.float32), observed
+
+    def _schedule(self):
+        """Resolve the "auto" epochs, batch size and learning rate. Without
+        early stopping, "auto" epochs are a fixed schedule (as in MIWAE):
+        all are run, and ending them does not warn."""
+        auto = self._auto
+        return (
+            auto["epochs"] if self.max_iter == "auto" else self.max_iter,
+            auto["batch_size"] if self.batch_size == "auto" else self.batch_size,
+            auto["learning_rate"] if self.learning_rate == "auto" else self.learning_rate,
+            self.max_iter == "auto",
+        )
 
     def _split(self, arrays, use_validation, seed):
         """Hold out entries, not rows: in ``validation_fraction`` of the rows

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skvae import VAEImputer, VAETransformer
+from skvae.impute import auto_schedule
 from skvae.nn import VAE
 from skvae.nn.likelihoods import Categorical, Gaussian, Mixed, make_likelihood
 
@@ -469,3 +470,25 @@ def test_imputation_error_is_squared_error_and_brier_score():
     expected = 0.2**2 + (0.7 - 1) ** 2 + 0.1**2
     assert likelihood.prediction_error(x, stats).item() == pytest.approx(expected)
     assert Gaussian(1).prediction_error(torch.tensor([[2.0]]), torch.tensor([[0.5]])).item() == 2.25
+
+
+def test_auto_schedule_gives_less_work_per_row_to_larger_tables():
+    small, mid, large, huge = (auto_schedule(n) for n in (500, 4000, 10_000, 100_000))
+    assert small == auto_schedule(2000)
+    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 400)
+    assert (large["width"], large["draws"], large["epochs"], large["batch_size"]) == (64, 1, 24, 512)
+    for key in ("width", "draws", "samples", "epochs"):
+        assert small[key] >= mid[key] >= large[key] >= huge[key]
+    # Beyond 10,000 rows epochs shrink as 1 / sqrt(n): gradient steps still grow.
+    assert huge["epochs"] == 8 and huge["epochs"] * 100_000 > large["epochs"] * 10_000
+
+
+def test_auto_epochs_are_a_schedule_not_a_limit():
+    X = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.nan], [2.0, 2.5]] * 5)
+    tiny = dict(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = VAEImputer(**tiny).fit(X)
+    assert est.n_iter_ <= 400
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        VAEImputer(max_iter=3, **tiny).fit(X)
