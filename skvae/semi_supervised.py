@@ -106,7 +106,7 @@ class VAEClassifier(
     kl_warmup : int, default=0
         Epochs over which the KL weight of z ramps from 0 to ``beta``.
 
-    batch_size : int, default=128
+    batch_size : int, default=64
         Rows per Adam step.
 
     learning_rate : float, default=1e-3
@@ -236,7 +236,7 @@ class VAEClassifier(
         likelihood="auto",
         beta=1.0,
         kl_warmup=0,
-        batch_size=128,
+        batch_size=64,
         learning_rate=1e-3,
         max_iter=200,
         early_stopping=True,
