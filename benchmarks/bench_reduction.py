@@ -274,8 +274,8 @@ def main():
         conv_body = (
             "`VAETransformer(k, network=\"conv\", image_shape=(28, 28) or (8, 8), "
             f"random_state=0)`, all else default ({layers}), beside PCA and the "
-            "default dense network; same split and metrics as above. Scores are the held-out Bernoulli bounds (nats per image; "
-            "pixels are not binary, so compare them across networks only).\n\n"
+            "default dense network; same split and metrics as above. Scores are held-out log-likelihood bounds (nats per image) "
+            "under the likelihood `auto` picks (Bernoulli for MNIST, Gaussian for digits); compare them across networks only.\n\n"
             + markdown_table(
                 [
                     "data", "k", "PCA MSE", "dense MSE", "conv MSE", "conv/PCA",
