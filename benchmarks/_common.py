@@ -1,6 +1,7 @@
 """Shared helpers for the benchmark scripts: data loading, timing, and
 writing tables into benchmarks/RESULTS.md."""
 
+import ast
 import platform
 import re
 import statistics
@@ -28,6 +29,25 @@ def load_digits_unit():
 
     X, y = load_digits(return_X_y=True)
     return X / 16.0, y
+
+
+def add_overrides(parser, what):
+    """``--set PARAM=VALUE ...``: parameters of ``what`` to override."""
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="PARAM=VALUE", help=f"override {what} parameters"
+    )
+
+
+def parse_overrides(items):
+    """``["a=1", "b=(2, 3)", "c=gelu"]`` -> ``{"a": 1, "b": (2, 3), "c": "gelu"}``."""
+    overrides = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides
 
 
 def median_time(fn, repeats=3):

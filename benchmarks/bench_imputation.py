@@ -20,7 +20,6 @@ per data set. Writes a figure of RMSE by method and data set
 """
 
 import argparse
-import ast
 import statistics
 import time
 import warnings
@@ -34,7 +33,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
 
-from _common import markdown_table, write_section
+from _common import add_overrides, markdown_table, parse_overrides, write_section
 from skvae import VAEImputer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -241,17 +240,9 @@ def figure(rmse, credit, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="seed 0, no 100k rows; print only")
-    parser.add_argument(
-        "--set", nargs="*", default=[], metavar="PARAM=VALUE", help="override VAEImputer parameters"
-    )
+    add_overrides(parser, "VAEImputer")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+    overrides = parse_overrides(args.set)
     seeds = [0] if args.quick else [0, 1, 2]
 
     rmse, seconds = numeric_benchmark(load_numeric(), seeds, overrides)

@@ -15,7 +15,6 @@ and samples (benchmarks/reduction_samples.png).
 """
 
 import argparse
-import ast
 import statistics
 import time
 import warnings
@@ -29,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from _common import load_digits_unit, load_mnist, markdown_table, write_section
+from _common import add_overrides, load_digits_unit, load_mnist, markdown_table, parse_overrides, write_section
 from skvae import VAETransformer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -232,17 +231,9 @@ def main():
         action="store_true",
         help="only the image data sets with PCA, dense and conv (and the figure); print only",
     )
-    parser.add_argument(
-        "--set", nargs="*", default=[], metavar="PARAM=VALUE", help="override VAE parameters"
-    )
+    add_overrides(parser, "VAE")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+    overrides = parse_overrides(args.set)
 
     X_mnist, y_mnist = load_mnist()
     X_digits, y_digits = load_digits_unit()

@@ -21,7 +21,6 @@ of the seed-0 VAEClassifier, benchmarks/semisupervised_samples.png.
 """
 
 import argparse
-import ast
 import time
 import warnings
 from pathlib import Path
@@ -34,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
-from _common import load_mnist, markdown_table, write_section
+from _common import add_overrides, load_mnist, markdown_table, parse_overrides, write_section
 from skvae import VAEClassifier, VAETransformer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -121,17 +120,9 @@ def sample_figure(model):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="seed 0, fewer epochs; print only")
-    parser.add_argument(
-        "--set", nargs="*", default=[], metavar="PARAM=VALUE", help="override VAEClassifier parameters"
-    )
+    add_overrides(parser, "VAEClassifier")
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+    overrides = parse_overrides(args.set)
 
     X, y = load_mnist()
     X_train, X_test, y_train, y_test = train_test_split(
