@@ -279,30 +279,8 @@ def _joblib_bytes(obj):
     return buffer
 
 
-def test_pickled_state_holds_no_torch_objects(blobs):
-    state = fitted(blobs).__getstate__()
-
-    def walk(obj):
-        assert not isinstance(obj, (torch.Tensor, torch.nn.Module)), type(obj)
-        if isinstance(obj, dict):
-            for v in obj.values():
-                walk(v)
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
-                walk(v)
-        else:
-            assert type(obj).__module__ in ("builtins", "numpy"), type(obj)
-
-    walk(state)
-
-
-def test_skops_round_trip(blobs):
-    sio = pytest.importorskip("skops.io")
-    vae = fitted(blobs)
-    data = sio.dumps(vae)
-    assert sio.get_untrusted_types(data=data) == ["skvae.transformer.VAETransformer"]
-    loaded = sio.loads(data, trusted=["skvae.transformer.VAETransformer"])
-    np.testing.assert_array_equal(loaded.transform(blobs), vae.transform(blobs))
+# The fitted state holding only numpy and built-in objects, and the skops
+# round trip, are tested for every estimator in test_reliability.py.
 
 
 def test_warm_start_after_unpickling_continues(blobs):
