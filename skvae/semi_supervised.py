@@ -399,7 +399,9 @@ class VAEClassifier(
         mean = self._map_batches(
             lambda z, c: module.likelihood.mean(module.decode(z, c)), z, index.astype(np.int64)
         )
-        return mean * self._scale + self._shift, self.classes_[index]
+        mean *= self._scale  # in place: no full-size temporaries
+        mean += self._shift
+        return mean, self.classes_[index]
 
     # ------------------------------------------------------------ helpers
 

@@ -493,7 +493,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Z_model = Z[:, np.argsort(self._order)]
         module = self._inference
         mean = self._map_batches(lambda z: module.likelihood.mean(module.decode(z)), Z_model)
-        return mean * self._scale + self._shift
+        mean *= self._scale  # in place: no full-size temporaries
+        mean += self._shift
+        return mean
 
     def _after_training(self, X, y=None):
         """Order the components by the information they carry."""
