@@ -86,7 +86,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, nargs="+", default=[128])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -18,7 +18,7 @@ from ._base import (
 from .nn.model import gaussian_kl
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
-_KL_ROWS = 5000
+_KL_ROWS = 2048
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
