@@ -421,11 +421,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 UserWarning,
             )
         rows = np.flatnonzero(~observed.all(axis=1))
-        filled = X_model
         if rows.size:
-            filled = X_model.copy()
-            filled[rows] = self._impute(X_model[rows], observed[rows])
-        return self._assemble(table, filled)
+            # X_model is this call's own array: filled in place, its rows
+            # gathered a batch at a time.
+            X_model[rows] = self._impute(X_model, observed, rows)
+        return self._assemble(table, X_model)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.
@@ -729,12 +729,13 @@ class VAEImputer(TransformerMixin, BaseVAE):
         names = getattr(self, "feature_names_in_", None)
         return repr(names[j]) if names is not None else str(j)
 
-    def _impute(self, X_model, observed):
-        """Importance-sampling imputation of the rows of X_model, in model units."""
+    def _impute(self, X_model, observed, rows):
+        """Importance-sampling imputation of the rows ``rows`` of X_model, in
+        model units; the rows are gathered one batch at a time."""
         module = self._imputation_module()
         param = next(module.parameters())
         k = self.n_importance_samples_
-        rows = max(1, _IMPUTE_DRAWS_PER_BATCH // k)
+        per_batch = max(1, _IMPUTE_DRAWS_PER_BATCH // k)
         n_components = self._config["n_components"]
         if not self.sample_posterior:
             # The same draws for every row: each row's imputation is
@@ -754,7 +755,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 )
                 return module.impute(x, m, eps, generator=generator)
 
-        return self._map_batches(fn, X_model, observed, batch_size=rows, module=module)
+        return self._map_batches(
+            fn, rows, batch_size=per_batch, module=module,
+            prepare=lambda index: (X_model[index], observed[index]),
+        )
 
     def _imputation_module(self):
         # Single precision: imputation averages many draws, and float32 is

@@ -306,7 +306,7 @@ class VAEClassifier(
         X = self._validate_transform_data(X)
         module = self._inference
         return self._map_batches(
-            lambda x: module.classify(x).softmax(dim=-1), self._to_model_units(X)
+            lambda x: module.classify(x).softmax(dim=-1), X, prepare=self._model_batch
         )
 
     def predict(self, X):
@@ -338,7 +338,7 @@ class VAEClassifier(
         X = self._validate_transform_data(X)
         module = self._inference
         return self._map_batches(
-            lambda x: module.classify(x).log_softmax(dim=-1), self._to_model_units(X)
+            lambda x: module.classify(x).log_softmax(dim=-1), X, prepare=self._model_batch
         )
 
     def transform(self, X):
@@ -358,7 +358,7 @@ class VAEClassifier(
         check_is_fitted(self)
         X = self._validate_transform_data(X)
         module = self._inference
-        return self._map_batches(module.posterior_mean, self._to_model_units(X))
+        return self._map_batches(module.posterior_mean, X, prepare=self._model_batch)
 
     def sample(self, n_samples=1, y=None, random_state=None):
         """Generate rows of given classes: decoder means of p(x | y, z) at
@@ -455,8 +455,8 @@ class VAEClassifier(
         return X.astype(np.float64, copy=False), index
 
     def _validate_transform_data(self, X):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return X.astype(np.float64, copy=False)
+        # float32 stays float32; batches are converted one at a time
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _setup(self, X, y):
         """First fit: resolve the likelihood, feature scaling and network."""
@@ -545,6 +545,10 @@ class VAEClassifier(
 
     def _to_model_units(self, X):
         return (X - self._shift) / self._scale
+
+    def _model_batch(self, X):
+        """``prepare`` for ``_map_batches``: one batch in model units."""
+        return (self._to_model_units(X),)
 
     def _after_training(self, X, y):
         pass
