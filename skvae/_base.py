@@ -80,6 +80,19 @@ def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float
     return module.to(device=device, dtype=dtype)
 
 
+def _nanstd_float64(X, mean, block=4096):
+    """Standard deviation of each column, ignoring NaN, with the deviations
+    squared in float64 a block of rows at a time: np.nanstd squares them
+    in X's own dtype, and float32 values beyond about 1e19 overflow."""
+    total = np.zeros(X.shape[1])
+    count = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], block):
+        deviation = X[start : start + block].astype(np.float64) - mean
+        total += np.nansum(deviation**2, axis=0)
+        count += np.count_nonzero(~np.isnan(deviation), axis=0)
+    return np.sqrt(total / count)
+
+
 def standardisation(X, likelihood):
     """Shift and scale that map X to the units the model sees.
 
@@ -93,7 +106,7 @@ def standardisation(X, likelihood):
         # A feature with no observed value (all NaN) gets shift 0, scale 1.
         warnings.simplefilter("ignore", RuntimeWarning)
         shift = np.nanmean(X, axis=0, dtype=np.float64)
-        scale = np.nanstd(X, axis=0, dtype=np.float64)
+        scale = _nanstd_float64(X, shift)
     shift = np.where(np.isnan(shift), 0.0, shift)
     # Constant up to rounding, relative to the feature's own magnitude, so
     # that features measured in tiny units (1e-30) keep their variation.

@@ -453,3 +453,11 @@ def test_missing_values_are_integrated_out(blobs):
     assert np.isfinite(fitted(X).transform(blobs)).all()
     with pytest.raises(ValueError, match="infinity"):
         vae.transform(np.where(np.isnan(X), np.inf, X))
+
+
+def test_float32_input_of_huge_magnitude_round_trips_finite():
+    # np.nanstd squares deviations in the input's dtype: 1e30 ** 2 is inf in
+    # float32, which made the feature scale inf (found by the property tests).
+    X = np.array([[1.7640523e30], [4.0015720e29], [9.0e29]], dtype=np.float32)
+    vae = VAETransformer(1, max_iter=3, early_stopping=False, random_state=0).fit(X)
+    assert np.all(np.isfinite(vae.inverse_transform(vae.transform(X))))
