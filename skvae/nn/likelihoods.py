@@ -140,20 +140,19 @@ class Bernoulli(Likelihood):
     :class:`Gaussian` where a density is needed.
     """
 
+    @staticmethod
+    def _cross_entropy(x, out):
+        return F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none")
+
     def log_prob_elements(self, x, out):
-        return -F.binary_cross_entropy_with_logits(
-            out, x.expand_as(out), reduction="none"
-        )
+        return -self._cross_entropy(x, out)
 
     def log_prob(self, x, out, mask=None):
         if mask is not None:
             return super().log_prob(x, out, mask)
         # Negate the per-sample sums, not every element: the hot path of
         # training on images, one full-size operation less each way.
-        cross_entropy = F.binary_cross_entropy_with_logits(
-            out, x.expand_as(out), reduction="none"
-        )
-        return -cross_entropy.sum(dim=-1)
+        return -self._cross_entropy(x, out).sum(dim=-1)
 
     def mean(self, out):
         return torch.sigmoid(out)
