@@ -2,6 +2,7 @@
 table a user passes, fit either works and every output is finite, or it
 raises ValueError/TypeError with a message that names the problem."""
 
+import os
 import warnings
 
 import numpy as np
@@ -83,8 +84,13 @@ def check(fit_and_outputs, X):
         assert np.all(np.isfinite(np.asarray(value, dtype=float))), name
 
 
+# Derandomised: every run (CI included) tries the same examples, so a pass
+# stays a pass; to explore new ones, run with HYPOTHESIS_EXPLORE=1.
 PROPERTY_SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=not os.environ.get("HYPOTHESIS_EXPLORE"),
 )
 
 
