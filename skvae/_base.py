@@ -375,6 +375,8 @@ class BaseVAE(BaseEstimator):
         val = to_tensor(val) if val is not None else None
 
         max_epochs = 1 if incremental else max_iter
+        # A fixed schedule without validation runs all its epochs, silently.
+        run_all = fixed_length and val is None
         best = None
         last_good = trainer.snapshot()
         epochs, retries, converged = 0, 0, False
@@ -425,9 +427,7 @@ class BaseVAE(BaseEstimator):
                 )
                 if self.verbose:
                     print(f"{message}, {time.perf_counter() - start:.2f}s")
-                if self._no_improvement_count > self.n_iter_no_change and not (
-                    fixed_length and val is None
-                ):
+                if self._no_improvement_count > self.n_iter_no_change and not run_all:
                     converged = True
                     if self.verbose:
                         what = "Validation score" if val is not None else "Training loss"
@@ -436,7 +436,7 @@ class BaseVAE(BaseEstimator):
                             f"{self.n_iter_no_change} consecutive epochs. Stopping."
                         )
                     break
-            if not incremental and not converged and not (fixed_length and val is None):
+            if not incremental and not converged and not run_all:
                 warnings.warn(
                     f"Maximum iterations ({max_iter}) reached and the "
                     "optimization hasn't converged yet.",
@@ -497,14 +497,16 @@ class BaseVAE(BaseEstimator):
             raise ValueError("Found array with 0 sample(s); at least 1 is required.")
         return output
 
-    def _importance_noise(self):
-        """K standard-normal draws shared by all rows (fixed per model), so
-        that each row's bound is deterministic and independent of the batch."""
-        param = next(self._inference.parameters())
+    def _importance_noise(self, n_samples, module=None):
+        """``n_samples`` standard-normal draws shared by all rows (fixed per
+        model), so that each row's result is deterministic and independent
+        of the batch; on the device and in the dtype of ``module`` (by
+        default the inference network)."""
+        module = self._inference if module is None else module
+        param = next(module.parameters())
         generator = torch.Generator().manual_seed(self._seed)
         eps = torch.randn(
-            self.n_importance_samples, 1, self._config["n_components"], generator=generator,
-            dtype=torch.float64,
+            n_samples, 1, self._config["n_components"], generator=generator, dtype=torch.float64
         )
         return eps.to(device=param.device, dtype=param.dtype)
 
@@ -512,7 +514,7 @@ class BaseVAE(BaseEstimator):
         """Importance-weighted bound on log p(x) per row, in model units;
         ``arrays`` and ``prepare`` as in ``_map_batches`` (the prepared
         batch is x and optionally the mask of observed entries)."""
-        eps = self._importance_noise()
+        eps = self._importance_noise(self.n_importance_samples)
         rows = max(1, _IW_DRAWS_PER_BATCH // self.n_importance_samples)
         module = self._inference
         return self._map_batches(

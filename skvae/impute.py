@@ -738,11 +738,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         per_batch = max(1, _IMPUTE_DRAWS_PER_BATCH // k)
         n_components = self._config["n_components"]
         if not self.sample_posterior:
-            # The same draws for every row: each row's imputation is
-            # deterministic and independent of the batch it comes in.
-            generator = torch.Generator().manual_seed(self._seed)
-            eps = torch.randn(k, 1, n_components, generator=generator, dtype=torch.float64)
-            eps = eps.to(device=param.device, dtype=param.dtype)
+            eps = self._importance_noise(k, module)
             fn = lambda x, m: module.impute(x, m, eps)  # noqa: E731
         else:
             seed = draw_seed(self.random_state)
