@@ -228,6 +228,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
     device : str, default="auto"
         Torch device: ``"auto"`` (a GPU when visible), ``"cpu"``, ``"cuda"``...
 
+    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Precision of the matrix products and convolutions while training.
+        "bfloat16" runs the training objective under ``torch.autocast``:
+        those products read bfloat16 inputs and accumulate in float32,
+        while the likelihood, the KL term, the weights and the optimiser
+        stay float32 (mixed precision). "auto" is "bfloat16" for networks
+        of at least 500,000 weights on a CPU with native bfloat16 matrix
+        units (Intel AMX), and "float32" otherwise (smaller networks gain
+        nothing; GPUs are untested). Inference (``transform``,
+        ``score_samples``, ...) always computes in full precision.
+
     random_state : int, RandomState instance or None, default=None
         Seeds training (initialisation, shuffling, validation split) and,
         with ``sample_posterior=True``, the draws of ``transform``: with an
@@ -312,6 +323,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 "tol",
                 "n_importance_samples",
                 "device",
+                "training_precision",
                 "random_state",
                 "verbose",
                 "warm_start",
@@ -347,6 +359,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tol=1e-4,
         n_importance_samples="auto",
         device="auto",
+        training_precision="auto",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -371,6 +384,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         self.tol = tol
         self.n_importance_samples = n_importance_samples
         self.device = device
+        self.training_precision = training_precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

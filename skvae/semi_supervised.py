@@ -138,6 +138,17 @@ class VAEClassifier(
         Torch device: ``"auto"`` (a GPU when one is visible, else the CPU),
         ``"cpu"``, ``"cuda"``, ...
 
+    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Precision of the matrix products and convolutions while training.
+        "bfloat16" runs the training objective under ``torch.autocast``:
+        those products read bfloat16 inputs and accumulate in float32,
+        while the likelihood, the KL term, the weights and the optimiser
+        stay float32 (mixed precision). "auto" is "bfloat16" for networks
+        of at least 500,000 weights on a CPU with native bfloat16 matrix
+        units (Intel AMX), and "float32" otherwise (smaller networks gain
+        nothing; GPUs are untested). Inference (``transform``,
+        ``score_samples``, ...) always computes in full precision.
+
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the
         noise; the same int gives identical results on the CPU.
@@ -212,7 +223,7 @@ class VAEClassifier(
                 "n_components network image_shape conv_channels hidden_layer_sizes "
                 "activation likelihood beta "
                 "kl_warmup batch_size learning_rate max_iter early_stopping "
-                "validation_fraction n_iter_no_change tol device random_state "
+                "validation_fraction n_iter_no_change tol device training_precision random_state "
                 "verbose warm_start"
             ).split()
         },
@@ -244,6 +255,7 @@ class VAEClassifier(
         n_iter_no_change=10,
         tol=1e-4,
         device="auto",
+        training_precision="auto",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -268,6 +280,7 @@ class VAEClassifier(
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.training_precision = training_precision
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start

@@ -235,3 +235,45 @@ def test_inference_holds_the_output_and_one_batch_not_a_copy(case):
         assert peak <= bound, (method, peak, bound)
         if not copies:
             assert bound < big.size * 8  # the bound excludes a float64 copy
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_training_precision_sets_the_products_not_the_state(case, precision, monkeypatch):
+    """training_precision="bfloat16" computes the training products in
+    bfloat16 (and "float32" never does); either way the fit is
+    reproducible, the fitted state is float32 and inference is finite."""
+    from sklearn.base import clone
+
+    estimator, X, y, methods = case()
+    estimator.set_params(training_precision=precision)
+    seen = set()
+    forward = torch.nn.Linear.forward
+
+    def recording_forward(self, inputs):
+        out = forward(self, inputs)
+        seen.add(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", recording_forward)
+    fit_quietly(estimator, X, y)
+    assert (torch.bfloat16 in seen) == (precision == "bfloat16")
+    first = outputs(estimator, X, methods)
+    second = outputs(fit_quietly(clone(estimator), X, y), X, methods)
+    for method, values in first.items():
+        assert np.isfinite(np.asarray(values, dtype=float)).all(), method
+        np.testing.assert_array_equal(second[method], values)
+    assert {a.dtype for a in estimator._params.values()} == {np.dtype(np.float32)}
+
+
+def test_auto_precision_is_bfloat16_for_large_networks_on_native_hardware(monkeypatch):
+    from skvae import _base
+
+    small, large = torch.nn.Linear(100, 100), torch.nn.Linear(1000, 1000)
+    monkeypatch.setattr(_base, "_native_bfloat16", lambda device: True)
+    assert _base.training_autocast_dtype("auto", small) is None
+    assert _base.training_autocast_dtype("auto", large) is torch.bfloat16
+    assert _base.training_autocast_dtype("float32", large) is None
+    monkeypatch.setattr(_base, "_native_bfloat16", lambda device: False)
+    assert _base.training_autocast_dtype("auto", large) is None
+    assert _base.training_autocast_dtype("bfloat16", small) is torch.bfloat16

@@ -29,7 +29,7 @@ from torch import nn
 
 from .likelihoods import make_likelihood
 from .model import _LOG_VAR_BOUND, gaussian_kl
-from .networks import init_parameters, make_networks
+from .networks import full_precision, init_parameters, make_networks
 
 
 def _dropout(t, rate, generator):
@@ -175,18 +175,18 @@ class M2(nn.Module):
 
     def classify(self, x):
         """Logits of q(y | x), shape ``(n, n_classes)``."""
-        return self.classifier(self.features(x))
+        return full_precision(self.classifier(self.features(x)))
 
     def _classify_features(self, h, generator):
         """Logits from features ``h``, with dropout while training."""
         if self.training:
             h = _dropout(h, self.dropout, generator)
-        return self.classifier(h)
+        return full_precision(self.classifier(h))
 
     def _latent(self, h, labels):
         """Mean and log-variance of q(z | x, y) for rows ``h`` and labels
         ``labels`` (index tensors broadcasting against ``h``'s rows)."""
-        stats = self.latent_head(h) + self.latent_label.weight.t()[labels]
+        stats = full_precision(self.latent_head(h)) + self.latent_label.weight.t()[labels]
         mean, log_var = stats.chunk(2, dim=-1)
         return mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
 
@@ -198,9 +198,10 @@ class M2(nn.Module):
         """Class logits ``(n, n_classes)`` and the means and log-variances
         of q(z | x, y) for every class, each ``(n, n_classes, n_components)``."""
         h = self.features(x)
-        stats = self.latent_head(h).unsqueeze(1) + self.latent_label.weight.t()
+        stats = full_precision(self.latent_head(h)).unsqueeze(1) + self.latent_label.weight.t()
         mean, log_var = stats.chunk(2, dim=-1)
-        return self.classifier(h), mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+        logits = full_precision(self.classifier(h))
+        return logits, mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
 
     def posterior_mean(self, x):
         """E[z | x] under q(y | x) q(z | x, y): the class-wise means weighted

@@ -25,6 +25,14 @@ ACTIVATIONS = {
 }
 
 
+def full_precision(t):
+    """``t`` as float32 if autocast computed it in a 16-bit float, else
+    unchanged (float64 inference stays float64). Networks return their
+    outputs through it, so that likelihoods and KL terms are computed in
+    full precision under mixed-precision training."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def _mlp(sizes, activation, final_activation):
     """Linear layers through ``sizes`` with ``activation`` between them."""
     layers = []
@@ -58,7 +66,7 @@ class DenseEncoder(nn.Module):
         self.head = nn.Linear(sizes[-1], 2 * n_components)
 
     def forward(self, x):
-        mean, log_var = self.head(self.body(x)).chunk(2, dim=-1)
+        mean, log_var = full_precision(self.head(self.body(x))).chunk(2, dim=-1)
         return mean, log_var
 
 
@@ -83,7 +91,7 @@ class DenseDecoder(nn.Module):
         self.net = _mlp(sizes, activation, final_activation=False)
 
     def forward(self, z):
-        return self.net(z)
+        return full_precision(self.net(z))
 
 
 def conv_geometry(image_shape, n_stages):
@@ -150,7 +158,7 @@ class ConvEncoder(nn.Module):
     def forward(self, x):
         lead = x.shape[:-1]
         h = self.conv(x.reshape(-1, *self.image_shape)).flatten(1)
-        mean, log_var = self.head(self.body(h)).chunk(2, dim=-1)
+        mean, log_var = full_precision(self.head(self.body(h))).chunk(2, dim=-1)
         return mean.reshape(*lead, -1), log_var.reshape(*lead, -1)
 
 
@@ -227,7 +235,7 @@ class ConvDecoder(nn.Module):
             out = self._decode(z)
         else:
             out = torch.cat([self._decode(part) for part in z.split(self.chunk_size)])
-        return out.reshape(*lead, -1)
+        return full_precision(out).reshape(*lead, -1)
 
 
 def make_networks(

@@ -43,10 +43,17 @@ class Trainer:
     batch_size : int
     seed : int
         Seeds the generators for shuffling and for the model's noise.
+    autocast_dtype : torch.dtype or None, default=None
+        With a dtype (``torch.bfloat16``), the training objective runs
+        under :func:`torch.autocast`: matrix products and convolutions take
+        inputs of that dtype and accumulate in float32, everything else
+        (likelihoods, KL, the parameters and Adam's moments) stays float32.
+        Evaluation always runs in float32.
     """
 
-    def __init__(self, module, *, learning_rate, batch_size, seed):
+    def __init__(self, module, *, learning_rate, batch_size, seed, autocast_dtype=None):
         self.module = module
+        self.autocast_dtype = autocast_dtype
         self.device = next(module.parameters()).device
         self.batch_size = int(batch_size)
         # The fused kernel updates all parameters in one pass: about 1.3x
@@ -79,14 +86,22 @@ class Trainer:
             idx = order[start : start + self.batch_size]
             batch = [t.index_select(0, idx).to(self.device, non_blocking=True) for t in data]
             weight = kl_weight_start + (kl_weight_end - kl_weight_start) * step / n_steps
-            loss = module.training_loss(
-                *batch, kl_weight=weight, generator=self._noise
-            ).sum()
+            with self._autocast():
+                loss = module.training_loss(
+                    *batch, kl_weight=weight, generator=self._noise
+                ).sum(dtype=torch.float32)
             optimizer.zero_grad(set_to_none=True)
             (loss / idx.shape[0]).backward()
             optimizer.step()
             total += loss.detach()
         return float(total) / n
+
+    def _autocast(self):
+        return torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.bfloat16,
+            enabled=self.autocast_dtype is not None,
+        )
 
     @torch.no_grad()
     def evaluate(self, data, kl_weight=1.0):

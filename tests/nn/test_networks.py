@@ -146,3 +146,26 @@ def test_conv_trains_through_the_vae():
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     bound = model.log_likelihood_bound(x, torch.randn(10, 1, 2))
     assert bound.shape == (32,) and torch.isfinite(bound).all()
+
+
+@pytest.mark.parametrize("network", ["dense", "conv"])
+def test_outputs_are_full_precision_under_autocast_and_keep_float64(network):
+    """Under bfloat16 autocast the networks hand float32 to the likelihood
+    and the KL term; in float64 (inference) they stay float64."""
+    if network == "dense":
+        encoder, decoder = make_networks(
+            "dense", n_features=16, n_components=2, n_outputs=16, hidden_layer_sizes=[8],
+            activation="relu",
+        )
+    else:
+        encoder, decoder = conv_pair((4, 4), n_components=2)
+    x = torch.rand(5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inner = decoder.net[0] if network == "dense" else decoder.body[0]
+        assert inner(torch.zeros(5, 2)).dtype == torch.bfloat16  # the products
+        mean, log_var = encoder(x)
+        out = decoder(mean)
+    assert mean.dtype == log_var.dtype == out.dtype == torch.float32
+    encoder, decoder = encoder.double(), decoder.double()
+    mean, log_var = encoder(x.double())
+    assert mean.dtype == log_var.dtype == decoder(mean).dtype == torch.float64
