@@ -5,8 +5,9 @@ Network: dense encoder 784-512-256, latent 16, mirrored decoder, Bernoulli
 likelihood, Adam (the plain loop uses the default torch.optim.Adam), batch
 128, 20,000 x 784 uniform random data, validation and early stopping off.
 skvae is timed end to end through ``VAETransformer.fit`` (set-up, training,
-the post-fit pass that orders components), the plain loop over its epochs;
-the same loop with the fused Adam kernel runs beside them as a reference.
+the post-fit pass that orders components), the plain loop over its epochs.
+Two references run beside them: the same loop with the fused Adam kernel,
+and skvae with ``training_precision="float32"`` (no mixed precision).
 
     python3 dev.py bench speed                       # writes RESULTS.md
     python3 dev.py bench speed --device cuda --batch-size 128 1024
@@ -61,7 +62,7 @@ def plain_loop(X, epochs, batch_size, device, fused=False):
         torch.cuda.synchronize()
 
 
-def skvae_fit(X, epochs, batch_size, device):
+def skvae_fit(X, epochs, batch_size, device, training_precision="auto"):
     VAETransformer(
         LATENT,
         hidden_layer_sizes=(512, 256),
@@ -73,10 +74,24 @@ def skvae_fit(X, epochs, batch_size, device):
         early_stopping=False,
         n_iter_no_change=epochs,
         device=str(device),
+        training_precision=training_precision,
         random_state=0,
     ).fit(X)
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def _auto_precision(X, device):
+    """What training_precision="auto" resolves to for this network here."""
+    from skvae._base import build_module, training_autocast_dtype
+
+    model = VAETransformer(LATENT, hidden_layer_sizes=(512, 256), max_iter=1, early_stopping=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X[:256])
+    module = build_module(model._config, seed=0, device=device)
+    dtype = training_autocast_dtype("auto", module)
+    return "float32" if dtype is None else f"mixed {str(dtype).removeprefix('torch.')}"
 
 
 def timed(fn, *args):
@@ -102,17 +117,26 @@ def main():
         plain_loop(X, 1, batch_size, device)
         plain_loop(X, 1, batch_size, device, True)
         skvae_fit(X, 1, batch_size, device)
-        plain, ours, ratios, fused, fused_ratios = [], [], [], [], []
+        skvae_fit(X, 1, batch_size, device, "float32")
+        plain, ours, ratios, fused, fused_ratios, full, full_ratios = [], [], [], [], [], [], []
         for _ in range(args.repeats):
             t_plain = timed(plain_loop, X, args.epochs, batch_size, device)
             t_ours = timed(skvae_fit, X, args.epochs, batch_size, device)
             t_fused = timed(plain_loop, X, args.epochs, batch_size, device, True)
+            t_full = timed(skvae_fit, X, args.epochs, batch_size, device, "float32")
             plain.append(n / t_plain)
             ours.append(n / t_ours)
             fused.append(n / t_fused)
+            full.append(n / t_full)
             ratios.append(t_plain / t_ours)
             fused_ratios.append(t_fused / t_ours)
-            print(f"batch {batch_size}: plain {n / t_plain:,.0f}/s, skvae {n / t_ours:,.0f}/s, ratio {t_plain / t_ours:.2f}", flush=True)
+            full_ratios.append(t_plain / t_full)
+            print(
+                f"batch {batch_size}: plain {n / t_plain:,.0f}/s, skvae {n / t_ours:,.0f}/s, "
+                f"ratio {t_plain / t_ours:.2f}; fused plain {n / t_fused:,.0f}/s, "
+                f"skvae float32 {n / t_full:,.0f}/s",
+                flush=True,
+            )
         rows.append(
             [
                 str(device),
@@ -123,17 +147,23 @@ def main():
                 f"{min(ratios):.2f}-{max(ratios):.2f}",
                 f"{statistics.median(fused):,.0f}",
                 f"{statistics.median(fused_ratios):.2f}x",
+                f"{statistics.median(full):,.0f}",
+                f"{statistics.median(full_ratios):.2f}x",
             ]
         )
+    auto_precision = _auto_precision(X, device)
     body = (
         f"Samples per second (median of {args.repeats} alternating repeats, "
         f"{args.epochs} epochs of {N_SAMPLES:,} x {N_FEATURES} each; skvae timed end "
-        "to end through `fit`). The last two columns: the same plain loop with "
-        "`torch.optim.Adam(..., fused=True)`, timed in the same rotation.\n\n"
+        "to end through `fit`, with its default `training_precision=\"auto\"`, which "
+        f"is {auto_precision} here). Timed in the same rotation: the same plain loop with "
+        "`torch.optim.Adam(..., fused=True)`, and skvae with "
+        "`training_precision=\"float32\"` (fused Adam, no mixed precision).\n\n"
         + markdown_table(
             [
                 "device", "batch", "plain PyTorch loop", "skvae", "skvae / plain (median)",
                 "range", "plain loop, fused Adam", "skvae / fused plain (median)",
+                "skvae float32", "skvae float32 / plain (median)",
             ],
             rows,
         )
