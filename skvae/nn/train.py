@@ -6,6 +6,8 @@ scikit-learn users see (early stopping, warnings, histories) lives in the
 estimators; this module only runs epochs and evaluates.
 """
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -97,11 +99,9 @@ class Trainer:
         return float(total) / n
 
     def _autocast(self):
-        return torch.autocast(
-            self.device.type,
-            dtype=self.autocast_dtype or torch.bfloat16,
-            enabled=self.autocast_dtype is not None,
-        )
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     @torch.no_grad()
     def evaluate(self, data, kl_weight=1.0):
