@@ -532,6 +532,13 @@ class BaseVAE(BaseEstimator):
             raise ValueError("Found array with 0 sample(s); at least 1 is required.")
         return output
 
+    def _from_model_units(self, values):
+        """``values`` (model units, an array this call owns) in the original
+        units, in place: no full-size temporaries. Returns ``values``."""
+        values *= self._scale
+        values += self._shift
+        return values
+
     def _importance_noise(self, n_samples, module=None):
         """``n_samples`` standard-normal draws shared by all rows (fixed per
         model), so that each row's result is deterministic and independent

@@ -412,9 +412,7 @@ class VAEClassifier(
         mean = self._map_batches(
             lambda z, c: module.likelihood.mean(module.decode(z, c)), z, index.astype(np.int64)
         )
-        mean *= self._scale  # in place: no full-size temporaries
-        mean += self._shift
-        return mean, self.classes_[index]
+        return self._from_model_units(mean), self.classes_[index]
 
     # ------------------------------------------------------------ helpers
 

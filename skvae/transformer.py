@@ -506,9 +506,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Z_model = Z[:, np.argsort(self._order)]
         module = self._inference
         mean = self._map_batches(lambda z: module.likelihood.mean(module.decode(z)), Z_model)
-        mean *= self._scale  # in place: no full-size temporaries
-        mean += self._shift
-        return mean
+        return self._from_model_units(mean)
 
     def _after_training(self, X, y=None):
         """Order the components by the information they carry."""
