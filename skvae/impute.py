@@ -22,9 +22,12 @@ from ._base import (
     BaseVAE,
     build_module,
     draw_seed,
+    resolve_device,
     resolve_hidden_layer_sizes,
     standardisation,
+    training_autocast_dtype,
 )
+from .nn import Trainer
 
 # Latent draws (rows x importance samples) per batch when imputing.
 _IMPUTE_DRAWS_PER_BATCH = 2**17
@@ -35,6 +38,11 @@ _SMALL_SETTINGS = {
     "width": 128, "draws": 20, "samples": 2000, "epochs": 400, "batch_size": 64,
     "learning_rate": 1e-3,
 }
+# Fewest rows for which calibrate_categories does anything: each half of the
+# table trains a model.
+_MIN_CALIBRATION_ROWS = 20
+# The shrinkage weights calibrate_categories chooses from.
+_SHRINKAGE_GRID = np.linspace(0.0, 1.0, 101)
 _LARGE_SETTINGS = {
     "width": 64, "draws": 1, "samples": 20, "epochs": 24, "batch_size": 512,
     "learning_rate": 4e-3,
@@ -120,7 +128,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
     each with its own likelihood: numeric columns are standardised and
     Gaussian, categorical columns a softmax over their levels (the encoder
     reads them one-hot). A categorical hole is filled with a level seen in
-    ``fit``. Observed entries are never changed. A DataFrame in gives a
+    ``fit``: the most probable one once the model's probabilities are
+    calibrated out of sample (``calibrate_categories``). Observed entries
+    are never changed. A DataFrame in gives a
     DataFrame out, with the same index, column names and dtypes (numeric
     columns of an integer dtype come back as float64, since imputed values
     are not whole numbers).
@@ -164,6 +174,26 @@ class VAEImputer(TransformerMixin, BaseVAE):
         p(x_missing | x_observed) (sampling importance resampling) instead
         of its mean (most probable level for categories). Different
         ``random_state`` values then give multiple imputations.
+
+    calibrate_categories : bool or "auto", default="auto"
+        Calibrate the probabilities of the levels of categorical columns out
+        of sample. A VAE fitted to a few hundred rows learns chance
+        associations: on a column that the rest of the row says little
+        about, its most probable level is right less often than the
+        column's most frequent level. With calibration, two more models of
+        the same configuration, each trained on half of the rows, predict
+        each observed categorical entry of the other half from the rest of
+        its row; for each column, the weight ``w`` in [0, 1] under which
+        ``(1 - w) * p_model + w * p_frequency`` gives those entries the
+        highest likelihood (``p_frequency``: the levels' shares among the
+        column's observed entries) is applied to every imputation of the
+        column, point estimates and ``sample_posterior`` draws alike. ``w``
+        is near 0 where the model's probabilities hold up and near 1 where
+        the column's frequencies predict better. It costs about one more
+        ``fit``, and only tables with categorical columns. "auto": on for
+        tables of at most 10,000 rows (on larger ones the model learns
+        little by chance, and calibrating costs most); it also needs at
+        least 20 rows.
 
     n_components : int, default=8
         Dimension of the latent space. Components the data do not need are
@@ -263,6 +293,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
         The indicator appended when ``add_indicator=True``.
     n_importance_samples_ : int
         Draws per row used to impute (``n_importance_samples`` resolved).
+    category_shrinkage_ : ndarray of shape (n_categorical_features,)
+        For each categorical feature, the weight ``w`` of its observed level
+        frequencies in its imputed probabilities (see
+        ``calibrate_categories``); 0 where not calibrated.
     loss_curve_ : list of float
         Training loss per epoch (the negative importance-weighted bound of
         the observed entries, nats per row in model units).
@@ -307,6 +341,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         "add_indicator": ["boolean"],
         "keep_empty_features": ["boolean"],
         "sample_posterior": ["boolean"],
+        "calibrate_categories": ["boolean", StrOptions({"auto"})],
         **{
             key: value
             for key, value in BaseVAE._parameter_constraints.items()
@@ -344,6 +379,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         add_indicator=False,
         keep_empty_features=False,
         sample_posterior=False,
+        calibrate_categories="auto",
         n_components=8,
         hidden_layer_sizes=None,
         activation="relu",
@@ -369,6 +405,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
         self.sample_posterior = sample_posterior
+        self.calibrate_categories = calibrate_categories
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -713,6 +750,138 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     def _after_training(self, table, y=None):
         self._impute_module = None
+        self._calibrate(table)
+
+    # -------------------------------------------------------- calibration
+
+    def _categorical_layout(self):
+        """For each categorical model column: its model column, its index in
+        ``categories_`` and the slice of its levels in the model's
+        predictive statistics (numeric columns first, then the levels of
+        each categorical column in order, as the likelihood is built in
+        ``_setup``)."""
+        features = self._model_features
+        is_cat = self.categorical_features_[features]
+        cat_index = np.flatnonzero(self.categorical_features_)
+        start = int((~is_cat).sum())
+        layout = []
+        for k in np.flatnonzero(is_cat):
+            c = int(np.searchsorted(cat_index, features[k]))
+            n_levels = len(self.categories_[c])
+            layout.append((int(k), c, slice(start, start + n_levels)))
+            start += n_levels
+        return layout
+
+    def _calibrate(self, table):
+        """Cross-fitted shrinkage of each categorical column's imputed
+        probabilities towards its observed level frequencies (see
+        ``calibrate_categories``): sets ``category_shrinkage_`` and the
+        frequencies."""
+        X_model, observed = self._training_arrays(table)
+        layout = self._categorical_layout()
+        self.category_shrinkage_ = np.zeros(len(self.categories_))
+        self._level_frequencies = [np.zeros(len(levels)) for levels in self.categories_]
+        for k, c, _ in layout:
+            counts = np.bincount(
+                X_model[observed[:, k], k].astype(np.intp), minlength=len(self.categories_[c])
+            )
+            self._level_frequencies[c] = counts / counts.sum()
+        calibrate = self.calibrate_categories
+        if calibrate == "auto":
+            calibrate = table.n_samples <= _LARGE
+        if not calibrate or not layout or table.n_samples < _MIN_CALIBRATION_ROWS:
+            return
+        seeds = np.random.SeedSequence([self._seed, self._n_fit_calls, 1]).generate_state(3)
+        fold = np.random.default_rng(seeds[0]).permutation(table.n_samples) % 2
+        predicted = {k: [] for k, _, _ in layout}  # per column: (probabilities, codes)
+        for f, seed in zip((0, 1), seeds[1:]):
+            train = np.flatnonzero(fold != f)
+            module = self._train_calibration_module(
+                (X_model[train], observed[train]), int(seed)
+            )
+            if module is None:  # diverged: leave the model's probabilities as they are
+                return
+            held = np.flatnonzero(fold == f)
+            for k, c, levels in layout:
+                rows = held[observed[held, k]]
+                if rows.size == 0:
+                    continue
+                mask = observed[rows]
+                mask[:, k] = False  # predict the entry from the rest of its row
+                stats = self._predictive_statistics(module, X_model[rows], mask)
+                predicted[k].append((stats[:, levels], X_model[rows, k].astype(np.intp)))
+        for k, c, _ in layout:
+            if predicted[k] and len(self.categories_[c]) > 1:
+                probs = np.concatenate([p for p, _ in predicted[k]])
+                codes = np.concatenate([t for _, t in predicted[k]])
+                self.category_shrinkage_[c] = _shrinkage_weight(
+                    probs, codes, self._level_frequencies[c]
+                )
+
+    def _train_calibration_module(self, arrays, seed):
+        """A model of this configuration trained on ``arrays`` for as many
+        epochs as this model has had, ready to impute in single precision;
+        None if training diverged."""
+        device = resolve_device(self.device)
+        init_seed, shuffle_seed = np.random.SeedSequence(seed).generate_state(2)
+        module = build_module(self._config, seed=int(init_seed), device=device)
+        _, batch_size, learning_rate, _ = self._schedule()
+        trainer = Trainer(
+            module,
+            learning_rate=float(learning_rate),
+            batch_size=min(batch_size, arrays[0].shape[0]),
+            seed=int(shuffle_seed),
+            autocast_dtype=training_autocast_dtype(self.training_precision, module),
+        )
+        data = tuple(torch.from_numpy(a).to(device) for a in arrays)
+        for epoch in range(max(1, self.n_iter_)):
+            loss = trainer.train_epoch(data, self._kl_weight(epoch), self._kl_weight(epoch + 1))
+            if not math.isfinite(loss):
+                return None
+        return module.to(self._inference_device()).eval()
+
+    def _predictive_statistics(self, module, X_model, observed):
+        """The importance-sampled predictive parameters (means, level
+        probabilities) of each row of X_model given its ``observed``
+        entries, a batch at a time."""
+        k = self.n_importance_samples_
+        eps = self._importance_noise(k, module)
+        return self._map_batches(
+            lambda x, m: module.predictive_statistics(x, m, eps),
+            X_model,
+            observed,
+            batch_size=max(1, _IMPUTE_DRAWS_PER_BATCH // k),
+            module=module,
+        )
+
+    def _shrinkage(self, module):
+        """(weight, target) over the model's predictive statistics for
+        ``VAE.impute``, or None when no column is shrunk."""
+        shrinkage = getattr(self, "category_shrinkage_", None)
+        if shrinkage is None or not shrinkage.any():
+            return None
+        n_statistics = module.likelihood.n_statistics
+        weight, target = np.zeros(n_statistics), np.zeros(n_statistics)
+        for _, c, levels in self._categorical_layout():
+            weight[levels] = shrinkage[c]
+            target[levels] = self._level_frequencies[c]
+        param = next(module.parameters())
+        as_tensor = lambda a: torch.as_tensor(a, device=param.device, dtype=param.dtype)  # noqa: E731
+        return as_tensor(weight), as_tensor(target)
+
+    def _redraw_from_frequencies(self, filled, observed, rng):
+        """For ``sample_posterior``: replace each imputed level of column c,
+        with probability ``category_shrinkage_[c]``, by a draw from the
+        column's level frequencies (a draw from the calibrated mixture)."""
+        shrinkage = getattr(self, "category_shrinkage_", None)
+        if shrinkage is None or not shrinkage.any():
+            return filled
+        for k, c, _ in self._categorical_layout():
+            holes = np.flatnonzero(~observed[:, k])
+            redraw = holes[rng.random(holes.size) < shrinkage[c]]
+            frequencies = self._level_frequencies[c]
+            filled[redraw, k] = rng.choice(frequencies.size, size=redraw.size, p=frequencies)
+        return filled
 
     # ------------------------------------------------------------ helpers
 
@@ -753,7 +922,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         n_components = self._config["n_components"]
         if not self.sample_posterior:
             eps = self._importance_noise(k, module)
-            fn = lambda x, m: module.impute(x, m, eps)  # noqa: E731
+            shrinkage = self._shrinkage(module)
+            fn = lambda x, m: module.impute(x, m, eps, shrinkage=shrinkage)  # noqa: E731
         else:
             seed = draw_seed(self.random_state)
             generator = torch.Generator(param.device).manual_seed(seed)
@@ -765,10 +935,14 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 )
                 return module.impute(x, m, eps, generator=generator)
 
-        return self._map_batches(
+        filled = self._map_batches(
             fn, rows, batch_size=per_batch, module=module,
             prepare=lambda index: (X_model[index], observed[index]),
         )
+        if self.sample_posterior:
+            rng = np.random.default_rng([seed, 1])
+            filled = self._redraw_from_frequencies(filled, observed[rows], rng)
+        return filled
 
     def _imputation_module(self):
         # Single precision: imputation averages many draws, and float32 is
@@ -848,6 +1022,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tags.input_tags.categorical = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _shrinkage_weight(probs, codes, frequencies):
+    """The weight w on the grid that maximises the mean log-likelihood of
+    the levels ``codes`` under ``(1 - w) * probs + w * frequencies``; the
+    smallest such w."""
+    rows = np.arange(codes.size)
+    mixture = np.outer(1 - _SHRINKAGE_GRID, probs[rows, codes])
+    mixture += np.outer(_SHRINKAGE_GRID, frequencies[codes])
+    log_lik = np.log(np.maximum(mixture, np.finfo(np.float64).tiny)).mean(axis=1)
+    return float(_SHRINKAGE_GRID[np.argmax(log_lik)])
 
 
 def _n_columns(X):

@@ -287,6 +287,67 @@ def test_sample_posterior_gives_different_draws(mixed_frame, holes):
     assert set(out["size"]) == {"big", "small"} and out.notna().all().all()
 
 
+@pytest.fixture
+def noise_and_signal():
+    """300 rows: two numbers, a category they determine ("sign") and one
+    independent of everything ("noise", 70% "a"); 30% of cells missing."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(1)
+    t = rng.standard_normal(300)
+    truth = pd.DataFrame(
+        {
+            "x": t,
+            "y": t + 0.1 * rng.standard_normal(300),
+            "sign": np.where(t > 0, "pos", "neg").astype(object),
+            "noise": np.where(rng.rand(300) < 0.7, "a", "b").astype(object),
+        }
+    )
+    missing = rng.rand(*truth.shape) < 0.3
+    missing[missing.all(axis=1), 0] = False
+    return truth.mask(missing), truth, missing
+
+
+def test_calibration_shrinks_only_what_the_row_does_not_predict(noise_and_signal):
+    frame, truth, missing = noise_and_signal
+    params = dict(max_iter=150, calibrate_categories=True)
+    est, out = fit_transform(frame, **params)
+    sign, noise = est.category_shrinkage_
+    assert sign < 0.3 < 0.6 < noise
+    # The noise column is filled with its most frequent level, "sign" from the row.
+    assert (out["noise"][missing[:, 3]] == "a").mean() > 0.9
+    assert (out["sign"] == truth["sign"])[missing[:, 2]].mean() > 0.9
+    # Reproducible, and off when asked.
+    again, out_again = fit_transform(frame, **params)
+    np.testing.assert_array_equal(again.category_shrinkage_, est.category_shrinkage_)
+    assert out_again.equals(out)
+    off, _ = fit_transform(frame, **{**params, "calibrate_categories": False})
+    np.testing.assert_array_equal(off.category_shrinkage_, [0.0, 0.0])
+    # Too few rows to split: nothing shrunk.
+    tiny, _ = fit_transform(frame.iloc[:15], **params)
+    np.testing.assert_array_equal(tiny.category_shrinkage_, [0.0, 0.0])
+
+
+def test_calibrated_draws_follow_the_mixture(noise_and_signal):
+    frame, _, missing = noise_and_signal
+    est, out = fit_transform(frame, max_iter=150, sample_posterior=True)
+    assert est.category_shrinkage_[1] > 0.6
+    # Draws for the noise column, not its most probable level: about 70% "a".
+    share = (out["noise"][missing[:, 3]] == "a").mean()
+    assert 0.5 < share < 0.9
+
+
+def test_shrinkage_weight_maximises_the_mixture_likelihood():
+    from skvae.impute import _shrinkage_weight
+
+    frequencies = np.array([0.5, 0.5])
+    codes = np.array([0, 0, 0, 1])
+    right = np.array([[0.9, 0.1]] * 4)  # three cells get 0.9, one gets 0.1
+    # 3 log(0.9 - 0.4 w) + log(0.1 + 0.4 w) is largest at w = 0.375.
+    assert _shrinkage_weight(right, codes, frequencies) == pytest.approx(0.375, abs=0.006)
+    assert _shrinkage_weight(np.eye(2)[codes], codes, frequencies) == 0.0
+    assert _shrinkage_weight(np.eye(2)[1 - codes], codes, frequencies) == 1.0
+
+
 # --------------------------------------------------- sklearn machinery
 
 

@@ -225,13 +225,20 @@ class VAE(nn.Module):
         held-out log-likelihood also rewards calibrated spreads, and peaks
         long before the imputed means stop improving.
         """
-        log_w, out = self._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
-        weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
-        stats = (weights * self.likelihood.predictive(out)).sum(dim=0)
+        stats = self.predictive_statistics(x, mask, eps)
         errors = self.likelihood.prediction_error(x, stats)
         return torch.where(target, errors, 0.0).sum(dim=-1)
 
-    def impute(self, x, mask, eps, generator=None):
+    def predictive_statistics(self, x, mask, eps):
+        """The predictive parameters of p(x | x_obs) (means, probabilities
+        of each level), shape (n, n_statistics): those of p(x | z_k)
+        averaged over the draws ``eps`` with self-normalised importance
+        weights p(x_obs, z_k) / q(z_k | x_obs). See :meth:`impute`."""
+        log_w, out = self._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
+        weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
+        return (weights * self.likelihood.predictive(out)).sum(dim=0)
+
+    def impute(self, x, mask, eps, generator=None, shrinkage=None):
         """Fill the entries of x where ``mask`` is False, by self-normalised
         importance sampling over the draws ``eps`` (MIWAE, Mattei and
         Frellsen, ICML 2019, section 4.1).
@@ -244,17 +251,25 @@ class VAE(nn.Module):
         (sampling importance resampling), one multiple imputation.
         Observed entries come back unchanged.
 
+        ``shrinkage``, a pair (weight, target) of tensors of shape
+        (n_statistics,), moves the averaged parameters to
+        ``(1 - weight) * stats + weight * target`` before the point estimate
+        (VAEImputer's calibration of categorical columns); it does not
+        apply to a single draw.
+
         The draws come from q(z | x_obs) widened by a quarter: amortised
         posteriors are narrower than the true one, and a wider proposal
         (defensive importance sampling) keeps the weights from
         degenerating; the weights correct for it exactly.
         """
-        log_w, out = self._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
         if generator is None:
-            weights = torch.softmax(log_w, dim=0).unsqueeze(-1)
-            stats = (weights * self.likelihood.predictive(out)).sum(dim=0)
+            stats = self.predictive_statistics(x, mask, eps)
+            if shrinkage is not None:
+                weight, target = shrinkage
+                stats = torch.lerp(stats, target, weight)
             filled = self.likelihood.point_estimate(stats)
         else:
+            log_w, out = self._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
             # Gumbel-max picks k with probability softmax(log_w)[k] per row.
             u = torch.rand(log_w.shape, generator=generator, device=x.device, dtype=x.dtype)
             u = u.clamp_min(torch.finfo(u.dtype).tiny)
