@@ -185,10 +185,15 @@ def credit_columns(seeds, overrides):
     predicted by a model that never saw it). The classifiers see every
     other cell, an imputer only the ~70% left, so the better of the mode
     and the classifiers, chosen per column after the fact, is a generous
-    reference for what imputation can reach here."""
+    reference for what imputation can reach here. A second table asks
+    whether each column can be predicted at all: cross-validated log-loss
+    of the column's level frequencies against classifiers that see the
+    rest of the complete row."""
     import pandas as pd
+    from sklearn.dummy import DummyClassifier
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     frame, numeric, categorical = load_credit()
@@ -196,14 +201,25 @@ def credit_columns(seeds, overrides):
         "LogisticRegression": LogisticRegression(max_iter=5000),
         "HistGradientBoosting": HistGradientBoostingClassifier(random_state=0),
     }
-    predicted = {}
+    probabilistic = {
+        "level frequencies": DummyClassifier(strategy="prior"),
+        "LogisticRegressionCV (C chosen by log-loss)": LogisticRegressionCV(
+            Cs=10, scoring="neg_log_loss", max_iter=5000
+        ),
+        "HistGradientBoosting": HistGradientBoostingClassifier(random_state=0),
+    }
+    predicted, losses = {}, {name: {} for name in probabilistic}
     for c in categorical:
         others = pd.get_dummies(frame.drop(columns=[c]), dtype=float).to_numpy()
+        target = frame[c].to_numpy().astype(str)
         cv = StratifiedKFold(10, shuffle=True, random_state=0)
         predicted[c] = {
-            name: cross_val_predict(clf, others, frame[c].to_numpy(), cv=cv)
+            name: cross_val_predict(clf, others, target, cv=cv)
             for name, clf in classifiers.items()
         }
+        for name, clf in probabilistic.items():
+            proba = cross_val_predict(clf, others, target, cv=cv, method="predict_proba")
+            losses[name][c] = log_loss(target, proba, labels=np.unique(target))
     methods = ["VAEImputer", "VAEImputer (calibrate_categories=False)", "most frequent", *classifiers]
     hits = {m: {c: [] for c in categorical} for m in methods}  # per seed: (correct, cells)
     for seed in seeds:
@@ -215,11 +231,11 @@ def credit_columns(seeds, overrides):
         ).fit_transform(missing)
         for c in categorical:
             rows = removed[:, frame.columns.get_loc(c)]
-            truth = frame[c].to_numpy()[rows]
+            truth = frame[c].to_numpy()[rows].astype(str)
             guesses = {
-                "VAEImputer": out[c].to_numpy()[rows],
-                "VAEImputer (calibrate_categories=False)": uncalibrated[c].to_numpy()[rows],
-                "most frequent": np.full(rows.sum(), missing[c].mode()[0], dtype=object),
+                "VAEImputer": out[c].to_numpy()[rows].astype(str),
+                "VAEImputer (calibrate_categories=False)": uncalibrated[c].to_numpy()[rows].astype(str),
+                "most frequent": np.full(rows.sum(), str(missing[c].mode()[0])),
                 **{name: predicted[c][name][rows] for name in classifiers},
             }
             for m, guess in guesses.items():
@@ -253,6 +269,17 @@ def credit_columns(seeds, overrides):
         f"references, chosen per column after the fact. Share of the most frequent level "
         f"in the whole table: {counts}.\n\n"
         + markdown_table(["method", *categorical, "all four"], table)
+        + "\n\nCan the rest of the row predict the column at all? Log-loss (nats per row, "
+        "lower is better) of each column's levels, 10-fold `cross_val_predict` on the "
+        "complete table; *level frequencies* predicts every row with the column's "
+        "frequencies in the training folds (`DummyClassifier(strategy=\"prior\")`). "
+        "Where no classifier beats the frequencies, the rest of the row carries no "
+        "usable information about the column, and no imputer can be expected to beat "
+        "its most frequent level there.\n\n"
+        + markdown_table(
+            ["predictor", *categorical],
+            [[name, *(f"{losses[name][c]:.3f}" for c in categorical)] for name in probabilistic],
+        )
     )
 
 
