@@ -307,7 +307,7 @@ def noise_and_signal():
     return truth.mask(missing), truth, missing
 
 
-def test_calibration_shrinks_only_what_the_row_does_not_predict(noise_and_signal):
+def test_calibration_shrinks_only_what_the_row_does_not_predict(noise_and_signal, capsys):
     frame, truth, missing = noise_and_signal
     params = dict(max_iter=150, calibrate_categories=True)
     est, out = fit_transform(frame, **params)
@@ -317,9 +317,10 @@ def test_calibration_shrinks_only_what_the_row_does_not_predict(noise_and_signal
     assert (out["noise"][missing[:, 3]] == "a").mean() > 0.9
     assert (out["sign"] == truth["sign"])[missing[:, 2]].mean() > 0.9
     # Reproducible, and off when asked.
-    again, out_again = fit_transform(frame, **params)
+    again, out_again = fit_transform(frame, **params, verbose=1)
     np.testing.assert_array_equal(again.category_shrinkage_, est.category_shrinkage_)
     assert out_again.equals(out)
+    assert f"'noise' {noise:.2f}" in capsys.readouterr().out
     off, _ = fit_transform(frame, **{**params, "calibrate_categories": False})
     np.testing.assert_array_equal(off.category_shrinkage_, [0.0, 0.0])
     # Too few rows to split: nothing shrunk.
