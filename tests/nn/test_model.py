@@ -106,3 +106,50 @@ def test_encoder_input_is_clipped_to_bounds():
     outside = model.encode(torch.tensor([[1e6, -1e6]]))[0]
     torch.testing.assert_close(inside, outside)
     assert math.isfinite(outside.item())
+
+
+def test_importance_weighted_gradient_leaves_out_only_negligible_draws():
+    from skvae.nn.model import _IWLogSumExp
+
+    log_w = torch.tensor([[0.0, 0.0], [-1.0, -100.0], [-5.0, -200.0]], requires_grad=True)
+    reference = log_w.detach().clone().requires_grad_()
+    ours = _IWLogSumExp.apply(log_w)
+    assert torch.equal(ours, torch.logsumexp(reference, dim=0))
+    (grad,) = torch.autograd.grad(ours.sum(), log_w)
+    (expected,) = torch.autograd.grad(torch.logsumexp(reference, dim=0).sum(), reference)
+    torch.testing.assert_close(grad[:, 0], expected[:, 0])  # ordinary weights: the same
+    # exp(-100) is a float32 subnormal: torch's gradient keeps it, ours drops it.
+    tiny = torch.finfo(torch.float32).tiny
+    assert 0 < expected[1, 1] < tiny
+    assert grad[1, 1] == 0 and grad[2, 1] == 0 and grad[0, 1] == 1
+
+
+def test_importance_weighted_training_gradients_are_unchanged(monkeypatch):
+    import skvae.nn.model as model_module
+
+    config = {
+        "network": "dense", "n_features": 6, "n_components": 2, "likelihood": "gaussian",
+        "hidden_layer_sizes": [16], "activation": "relu", "training_samples": 20,
+    }
+    model = VAE.from_config(config, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(1)) * 30
+    mask = torch.rand(32, 6, generator=torch.Generator().manual_seed(2)) < 0.7
+
+    def gradients():
+        model.zero_grad()
+        loss = model.training_loss(x, mask, generator=torch.Generator().manual_seed(3))
+        loss.sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    with torch.no_grad():  # the case in point: many draws of negligible weight
+        eps = torch.randn(20, 32, 2, generator=torch.Generator().manual_seed(3))
+        log_w = model.log_weights(x, eps, mask)
+        negligible = (log_w - torch.logsumexp(log_w, dim=0)) < model_module._LOG_NEGLIGIBLE_WEIGHT
+    assert negligible.float().mean() > 0.1
+    ours = gradients()
+    monkeypatch.setattr(
+        model_module._IWLogSumExp, "apply", staticmethod(lambda lw: torch.logsumexp(lw, dim=0))
+    )
+    plain = gradients()
+    for a, b in zip(ours, plain):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-30)
