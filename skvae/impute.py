@@ -779,20 +779,20 @@ class VAEImputer(TransformerMixin, BaseVAE):
         probabilities towards its observed level frequencies (see
         ``calibrate_categories``): sets ``category_shrinkage_`` and the
         frequencies."""
-        X_model, observed = self._training_arrays(table)
         layout = self._categorical_layout()
         self.category_shrinkage_ = np.zeros(len(self.categories_))
         self._level_frequencies = [np.zeros(len(levels)) for levels in self.categories_]
-        for k, c, _ in layout:
-            counts = np.bincount(
-                X_model[observed[:, k], k].astype(np.intp), minlength=len(self.categories_[c])
-            )
-            self._level_frequencies[c] = counts / counts.sum()
         calibrate = self.calibrate_categories
         if calibrate == "auto":
             calibrate = table.n_samples <= _LARGE
         if not calibrate or not layout or table.n_samples < _MIN_CALIBRATION_ROWS:
             return
+        X_model, observed = self._training_arrays(table)
+        for k, c, _ in layout:
+            counts = np.bincount(
+                X_model[observed[:, k], k].astype(np.intp), minlength=len(self.categories_[c])
+            )
+            self._level_frequencies[c] = counts / counts.sum()
         seeds = np.random.SeedSequence([self._seed, self._n_fit_calls, 1]).generate_state(3)
         fold = np.random.default_rng(seeds[0]).permutation(table.n_samples) % 2
         predicted = {k: [] for k, _, _ in layout}  # per column: (probabilities, codes)
