@@ -8,8 +8,8 @@ of the network used for inference, rebuilt on unpickling.
 """
 
 import math
-import time
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .nn import Trainer, model_from_config
 from .nn.likelihoods import LIKELIHOODS
 from .nn.networks import ACTIVATIONS
-from .nn.train import numpy_to_state, state_to_numpy
+from .nn.train import Schedule, StoppingRule, numpy_to_state, run_epochs, state_to_numpy
 
 # Rows per batch at inference; bounds the memory of transform and friends.
 INFERENCE_BATCH_SIZE = 4096
@@ -285,9 +285,29 @@ def default_conv_channels(image_shape):
 class BaseVAE(BaseEstimator):
     """Common parameters and the training loop of skvae's estimators.
 
-    Subclasses provide ``_setup(X, y)`` (first fit: preprocessing and the
-    module config) and ``_training_arrays(X, y)`` (what the module's
-    ``training_loss`` takes), and call ``_fit``.
+    ``fit`` and ``partial_fit`` call ``_fit``, which runs these hooks in
+    order:
+
+    - ``_validate_fit_data(X, y, reset)`` (required): validated X and y, in
+      whatever form the other hooks take.
+    - ``_setup(X, y)`` (required; first fit only): preprocessing state and
+      the module config ``self._config``.
+    - ``_training_arrays(X, y)`` (required): the numpy arrays the module's
+      ``training_loss`` takes, one row per sample.
+    - ``_split(arrays, use_validation, seed)``: the training and validation
+      arrays (default: a random ``validation_fraction`` of the rows).
+    - ``_schedule(n_train)``: the :class:`~skvae.nn.train.Schedule` (default:
+      ``max_iter``, ``batch_size``, ``learning_rate``).
+    - ``_validation_kl_weight()``: the KL weight of the validation
+      objective (default: ``beta``).
+    - ``_phase_name()``: the name of an epoch in progress lines.
+    - ``_build_inference_module()``: the module used after fitting (default:
+      a float64 copy, for exact scores).
+    - ``_after_training(X, y)``: anything computed from the trained model
+      (default: nothing).
+
+    Training itself is ``_train``, through ``_train_module``, the one routine
+    that trains every model of an estimator.
     """
 
     _parameter_constraints: dict = {
@@ -355,6 +375,9 @@ class BaseVAE(BaseEstimator):
         self._after_training(X, y)
         return self
 
+    def _after_training(self, X, y=None):
+        """Hook: state computed from the trained model (default: none)."""
+
     def _split(self, arrays, use_validation, seed):
         n = arrays[0].shape[0]
         if not use_validation:
@@ -376,116 +399,129 @@ class BaseVAE(BaseEstimator):
             return float(self.beta)
         return float(self.beta) * min(1.0, epoch / self.kl_warmup)
 
-    def _schedule(self):
-        """Epochs of one ``fit``, batch size, learning rate, and whether the
-        epochs are a fixed schedule (without early stopping: run them all,
-        no stop on a training-loss plateau, no ConvergenceWarning).
-        Subclasses may resolve "auto" values here."""
-        return self.max_iter, self.batch_size, self.learning_rate, False
+    def _schedule(self, n_train):
+        """The :class:`~skvae.nn.train.Schedule` of one ``fit`` on
+        ``n_train`` rows. Subclasses resolve their "auto" values here."""
+        return Schedule(
+            max_epochs=self.max_iter,
+            batch_size=min(self.batch_size, n_train),
+            learning_rate=float(self.learning_rate),
+        )
+
+    def _validation_kl_weight(self):
+        """The KL weight of the validation objective: beta (the objective
+        trained, without its free bits)."""
+        return float(self.beta)
+
+    def _phase_name(self):
+        """What progress lines call an epoch of this estimator's model."""
+        return "Epoch"
+
+    def _train_module(self, module, train, val, schedule, seed, *, on_epoch=None,
+                      stopping=None, first_epoch=0, optimizer_state=None, phase="Epoch"):
+        """Train ``module`` (on its device) on the arrays ``train`` (and
+        ``val``) with :func:`~skvae.nn.train.run_epochs`: the one training
+        routine of every model an estimator trains, the estimator's own
+        and any helper model (VAEImputer's calibration). ``optimizer_state``
+        resumes Adam (warm start). Returns the trainer and the
+        :class:`~skvae.nn.train.TrainingOutcome`."""
+        device = next(module.parameters()).device
+        trainer = Trainer(
+            module,
+            learning_rate=schedule.learning_rate,
+            batch_size=schedule.batch_size,
+            seed=seed,
+            autocast_dtype=training_autocast_dtype(self.training_precision, module),
+        )
+        if optimizer_state is not None:
+            trainer.load_optimizer_state(optimizer_state)
+            trainer.reset_learning_rate(schedule.learning_rate)
+        if stopping is None:
+            stopping = StoppingRule(self.tol, self.n_iter_no_change)
+        to_tensor = lambda arrays: tuple(torch.from_numpy(a).to(device) for a in arrays)  # noqa: E731
+        outcome = run_epochs(
+            trainer,
+            to_tensor(train),
+            to_tensor(val) if val is not None else None,
+            schedule,
+            stopping,
+            kl_weight=self._kl_weight,
+            first_epoch=first_epoch,
+            warmup_epochs=self.kl_warmup,
+            validation_kl_weight=self._validation_kl_weight(),
+            max_retries=_MAX_DIVERGENCE_RETRIES,
+            on_epoch=on_epoch,
+            log=(lambda line: print(line, flush=True)) if self.verbose else None,
+            phase=phase,
+        )
+        return trainer, outcome
 
     def _train(self, train, val, device, init_seed, shuffle_seed, incremental):
-        """The epoch loop: early stopping, divergence recovery, interruption."""
+        """Train this estimator's model on ``train`` (early stopping on
+        ``val``), continuing from ``_params`` when set, and record the
+        histories, warnings and the weights kept."""
         module = build_module(
             self._config,
             seed=init_seed if self._params is None else None,
             params=self._params,
             device=device,
         )
-        n_train = train[0].shape[0]
-        max_iter, batch_size, learning_rate, fixed_length = self._schedule()
-        learning_rate = float(learning_rate)
-        trainer = Trainer(
-            module,
-            learning_rate=learning_rate,
-            batch_size=min(batch_size, n_train),
-            seed=shuffle_seed,
-            autocast_dtype=training_autocast_dtype(self.training_precision, module),
+        schedule = self._schedule(train[0].shape[0])
+        if incremental:
+            schedule = replace(schedule, max_epochs=1)
+        with_val = val is not None
+        if self.verbose:
+            length = "" if schedule.fixed_length and not with_val else "at most "
+            print(
+                f"Training {type(self).__name__}: {train[0].shape[0]} rows"
+                + (f" ({val[0].shape[0]} more held out for validation)" if with_val else "")
+                + f", {length}{schedule.max_epochs} epochs in batches of {schedule.batch_size}",
+                flush=True,
+            )
+        stopping = StoppingRule(
+            self.tol,
+            self.n_iter_no_change,
+            best=self.best_validation_score_ if with_val else -self.best_loss_,
+            count=self._no_improvement_count,
         )
-        if self._optimizer_state is not None:
-            trainer.load_optimizer_state(self._optimizer_state)
-            for group in trainer.optimizer.param_groups:
-                group["lr"] = learning_rate
-        to_tensor = lambda arrays: tuple(torch.from_numpy(a).to(device) for a in arrays)  # noqa: E731
-        train = to_tensor(train)
-        val = to_tensor(val) if val is not None else None
 
-        max_epochs = 1 if incremental else max_iter
-        # A fixed schedule without validation runs all its epochs, silently.
-        run_all = fixed_length and val is None
-        best = None
-        last_good = trainer.snapshot()
-        epochs, retries, converged = 0, 0, False
-        try:
-            while epochs < max_epochs:
-                start = time.perf_counter()
-                loss = trainer.train_epoch(
-                    train, self._kl_weight(self.n_iter_), self._kl_weight(self.n_iter_ + 1)
-                )
-                if not math.isfinite(loss):
-                    retries += 1
-                    if retries > _MAX_DIVERGENCE_RETRIES:
-                        raise ValueError(
-                            "Training diverged: the loss became non-finite "
-                            f"{retries} times, even with learning_rate reduced to "
-                            f"{learning_rate:.3g}. Lower learning_rate, standardise "
-                            "X, or check X for extreme values."
-                        )
-                    trainer.restore(last_good)
-                    learning_rate /= 10
-                    trainer.reset_optimizer(learning_rate)
-                    warnings.warn(
-                        f"The loss became non-finite in epoch {self.n_iter_ + 1}; "
-                        "restored the weights of the last finite epoch and reduced "
-                        f"the learning rate to {learning_rate:.3g}.",
-                        RuntimeWarning,
-                    )
-                    continue
-                last_good = trainer.snapshot()
-                epochs += 1
-                self.n_iter_ += 1
-                self.loss_curve_.append(loss)
-                message = f"Epoch {self.n_iter_}: loss {loss:.4f}"
-                warming_up = self.n_iter_ < self.kl_warmup
-                if val is not None:
-                    score = -trainer.evaluate(val, float(self.beta))
-                    self.validation_scores_.append(score)
-                    message += f", validation score {score:.4f}"
-                    improved = score >= self.best_validation_score_ + self.tol
-                    if score > self.best_validation_score_:
-                        self.best_validation_score_ = score
-                        best = last_good
-                else:
-                    improved = loss <= self.best_loss_ - self.tol
-                self.best_loss_ = min(self.best_loss_, loss)
-                self._no_improvement_count = (
-                    0 if improved or warming_up else self._no_improvement_count + 1
-                )
-                if self.verbose:
-                    print(f"{message}, {time.perf_counter() - start:.2f}s")
-                if self._no_improvement_count > self.n_iter_no_change and not run_all:
-                    converged = True
-                    if self.verbose:
-                        what = "Validation score" if val is not None else "Training loss"
-                        print(
-                            f"{what} did not improve more than tol={self.tol} for "
-                            f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                        )
-                    break
-            if not incremental and not converged and not run_all:
-                warnings.warn(
-                    f"Maximum iterations ({max_iter}) reached and the "
-                    "optimization hasn't converged yet.",
-                    ConvergenceWarning,
-                )
-        except KeyboardInterrupt:
+        def record(loss, score):
+            self.n_iter_ += 1
+            self.loss_curve_.append(loss)
+            self.best_loss_ = min(self.best_loss_, loss)
+            if score is not None:
+                self.validation_scores_.append(score)
+                self.best_validation_score_ = max(self.best_validation_score_, score)
+            self._no_improvement_count = stopping.count
+
+        trainer, outcome = self._train_module(
+            module, train, val, schedule, shuffle_seed,
+            on_epoch=record, stopping=stopping, first_epoch=self.n_iter_,
+            optimizer_state=self._optimizer_state, phase=self._phase_name(),
+        )
+        if outcome.interrupted:
             warnings.warn(
                 f"Training interrupted by the user after {self.n_iter_} epochs; "
                 "the model keeps the best weights found so far.",
                 UserWarning,
             )
-            trainer.restore(last_good)
-        if best is not None:
-            trainer.restore(best)
+        elif not incremental and not outcome.converged and not (
+            schedule.fixed_length and val is None
+        ):
+            warnings.warn(
+                f"Maximum iterations ({schedule.max_epochs}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        if with_val and outcome.best_epoch == 1 and outcome.epochs > 1 and self.n_iter_ == outcome.epochs:
+            warnings.warn(
+                "The best validation score was that of the first epoch, so the "
+                "model keeps weights trained for one epoch only. The validation "
+                "objective got worse as training went on: try a smaller "
+                "learning_rate, a larger validation_fraction, or "
+                "early_stopping=False.",
+                ConvergenceWarning,
+            )
         self._params = state_to_numpy(module.state_dict())
         self._optimizer_state = trainer.optimizer_state()
 

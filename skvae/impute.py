@@ -2,7 +2,9 @@
 
 import math
 import numbers
+import time
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,9 +27,8 @@ from ._base import (
     resolve_device,
     resolve_hidden_layer_sizes,
     standardisation,
-    training_autocast_dtype,
 )
-from .nn import Trainer
+from .nn.train import Schedule
 
 # Latent draws (rows x importance samples) per batch when imputing.
 _IMPUTE_DRAWS_PER_BATCH = 2**17
@@ -279,7 +280,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
         random state.
 
     verbose : int, default=0
-        1 or more prints one line per epoch.
+        0 is silent; 1 or more prints a line for each phase of the fit and
+        one per epoch: the epoch out of the most, the loss (and
+        validation score), the epoch's time, the time so far and an
+        estimate of what is left (an upper bound under early stopping). Calibration and imputation
+        each print a line too.
 
     warm_start : bool, default=False
         Continue training from the previous fit's weights.
@@ -475,9 +480,18 @@ class VAEImputer(TransformerMixin, BaseVAE):
             )
         rows = np.flatnonzero(~observed.all(axis=1))
         if rows.size:
+            start = time.perf_counter()
+            if self.verbose:
+                print(
+                    f"Imputing {rows.size} rows with {self.n_importance_samples_} "
+                    "importance draws each...",
+                    flush=True,
+                )
             # X_model is this call's own array: filled in place, its rows
             # gathered a batch at a time.
             X_model[rows] = self._impute(X_model, observed, rows)
+            if self.verbose:
+                print(f"Imputed in {time.perf_counter() - start:.1f}s.", flush=True)
         return self._assemble(table, X_model)
 
     def get_feature_names_out(self, input_features=None):
@@ -714,16 +728,18 @@ class VAEImputer(TransformerMixin, BaseVAE):
         X_model, observed, _ = self._encode(table)
         return X_model.astype(np.float32), observed
 
-    def _schedule(self):
+    def _schedule(self, n_train):
         """Resolve the "auto" epochs, batch size and learning rate. Without
         early stopping, "auto" epochs are a fixed schedule (as in MIWAE):
         all are run, and ending them does not warn."""
         auto = self._auto
-        return (
-            auto["epochs"] if self.max_iter == "auto" else self.max_iter,
-            auto["batch_size"] if self.batch_size == "auto" else self.batch_size,
-            auto["learning_rate"] if self.learning_rate == "auto" else self.learning_rate,
-            self.max_iter == "auto",
+        batch_size = auto["batch_size"] if self.batch_size == "auto" else self.batch_size
+        learning_rate = auto["learning_rate"] if self.learning_rate == "auto" else self.learning_rate
+        return Schedule(
+            max_epochs=auto["epochs"] if self.max_iter == "auto" else self.max_iter,
+            batch_size=min(batch_size, n_train),
+            learning_rate=float(learning_rate),
+            fixed_length=self.max_iter == "auto",
         )
 
     def _split(self, arrays, use_validation, seed):
@@ -751,7 +767,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
         return train, val
 
     def _after_training(self, table, y=None):
-        self._impute_module = None
         self._calibrate(table)
 
     # -------------------------------------------------------- calibration
@@ -793,13 +808,20 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 X_model[observed[:, k], k].astype(np.intp), minlength=len(self.categories_[c])
             )
             self._level_frequencies[c] = counts / counts.sum()
+        if self.verbose:
+            print(
+                "Calibrating the categorical columns: two models, each trained on "
+                "half of the rows, predict the other half.",
+                flush=True,
+            )
         seeds = np.random.SeedSequence([self._seed, self._n_fit_calls, 1]).generate_state(3)
         fold = np.random.default_rng(seeds[0]).permutation(table.n_samples) % 2
         predicted = {k: [] for k, _, _ in layout}  # per column: (probabilities, codes)
         for f, seed in zip((0, 1), seeds[1:]):
             train = np.flatnonzero(fold != f)
             module = self._train_calibration_module(
-                (X_model[train], observed[train]), int(seed)
+                (X_model[train], observed[train]), int(seed),
+                phase=f"Calibration model {f + 1}/2, epoch",
             )
             if module is None:  # diverged: leave the model's probabilities as they are
                 return
@@ -826,26 +848,31 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, self.category_shrinkage_))
             )
 
-    def _train_calibration_module(self, arrays, seed):
+    def _train_calibration_module(self, arrays, seed, phase):
         """A model of this configuration trained on ``arrays`` for as many
         epochs as this model has had, ready to impute in single precision;
         None if training diverged."""
         device = resolve_device(self.device)
         init_seed, shuffle_seed = np.random.SeedSequence(seed).generate_state(2)
         module = build_module(self._config, seed=int(init_seed), device=device)
-        _, batch_size, learning_rate, _ = self._schedule()
-        trainer = Trainer(
-            module,
-            learning_rate=float(learning_rate),
-            batch_size=min(batch_size, arrays[0].shape[0]),
-            seed=int(shuffle_seed),
-            autocast_dtype=training_autocast_dtype(self.training_precision, module),
+        schedule = replace(
+            self._schedule(arrays[0].shape[0]), max_epochs=max(1, self.n_iter_), fixed_length=True
         )
-        data = tuple(torch.from_numpy(a).to(device) for a in arrays)
-        for epoch in range(max(1, self.n_iter_)):
-            loss = trainer.train_epoch(data, self._kl_weight(epoch), self._kl_weight(epoch + 1))
-            if not math.isfinite(loss):
-                return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                _, outcome = self._train_module(
+                    module, arrays, None, schedule, int(shuffle_seed), phase=phase
+                )
+        except ValueError:  # diverged
+            return None
+        if outcome.interrupted:
+            warnings.warn(
+                "Calibration interrupted by the user; the categorical columns keep "
+                "the model's own probabilities.",
+                UserWarning,
+            )
+            return None
         return module.to(self._inference_device()).eval()
 
     def _predictive_statistics(self, module, X_model, observed):
@@ -953,13 +980,13 @@ class VAEImputer(TransformerMixin, BaseVAE):
         return filled
 
     def _imputation_module(self):
+        return self._inference
+
+    def _build_inference_module(self):
         # Single precision: imputation averages many draws, and float32 is
-        # about twice as fast as the float64 used for exact scores.
-        if getattr(self, "_impute_module", None) is None:
-            self._impute_module = build_module(
-                self._config, params=self._params, device=self._inference_device()
-            ).eval()
-        return self._impute_module
+        # about twice as fast as the float64 used for exact scores; the
+        # imputer computes no scores.
+        return build_module(self._config, params=self._params, device=self._inference_device()).eval()
 
     def _assemble(self, table, filled):
         """Write the imputed entries into a copy of the input and add the
@@ -1017,11 +1044,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
         out = pd.DataFrame(data, index=frame.index)
         out.columns = names
         return out
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_impute_module", None)
-        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -154,7 +154,10 @@ class VAEClassifier(
         noise; the same int gives identical results on the CPU.
 
     verbose : int, default=0
-        0 is silent; 1 or more prints one line per epoch.
+        0 is silent; 1 or more prints a line for each phase of the fit and
+        one per epoch: the epoch out of the most, the loss (and
+        validation score), the epoch's time, the time so far and an
+        estimate of what is left (an upper bound under early stopping).
 
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimiser state.
@@ -560,9 +563,6 @@ class VAEClassifier(
     def _model_batch(self, X):
         """``prepare`` for ``_map_batches``: one batch in model units."""
         return (self._to_model_units(X),)
-
-    def _after_training(self, X, y):
-        pass
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

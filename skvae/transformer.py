@@ -163,8 +163,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         never changes numpy's or torch's global random state.
 
     verbose : int, default=0
-        0 is silent; 1 or more prints one line per epoch (loss, validation
-        score, time).
+        0 is silent; 1 or more prints a line for each phase of the fit and
+        one per epoch: the epoch out of the most, the loss (and
+        validation score), the epoch's time, the time so far and an
+        estimate of what is left (an upper bound under early stopping).
 
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimiser state.

@@ -1,12 +1,19 @@
 """Mini-batch training: one optimiser, one epoch loop, shared by every model.
 
 A model trained here implements ``training_loss(*batch, kl_weight=...,
-generator=...)`` returning one loss per sample. The epoch bookkeeping that
-scikit-learn users see (early stopping, warnings, histories) lives in the
-estimators; this module only runs epochs and evaluates.
+generator=...)`` returning one loss per sample. :class:`Trainer` runs epochs
+and evaluates; :func:`run_epochs` is the one epoch loop of every model
+skvae trains (early stopping by a :class:`StoppingRule`, divergence
+recovery, interruption, progress lines), following a :class:`Schedule`.
+What scikit-learn users see of it (histories, ``ConvergenceWarning``) is
+recorded by the estimators from what it reports.
 """
 
 import contextlib
+import math
+import time
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -128,6 +135,9 @@ class Trainer:
     def reset_optimizer(self, learning_rate):
         """Forget Adam's moments and continue with ``learning_rate``."""
         self.optimizer.state.clear()
+        self.reset_learning_rate(learning_rate)
+
+    def reset_learning_rate(self, learning_rate):
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
 
@@ -136,3 +146,225 @@ class Trainer:
 
     def load_optimizer_state(self, state):
         self.optimizer.load_state_dict(numpy_to_state(state))
+
+
+@contextlib.contextmanager
+def intra_op_threads(n_threads):
+    """Run the block with at most ``n_threads`` torch CPU threads (never
+    more than are set already), and restore the setting after."""
+    before = torch.get_num_threads()
+    if n_threads is None or n_threads >= before:
+        yield
+        return
+    torch.set_num_threads(max(1, int(n_threads)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The schedule of one fit.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Epochs of the fit: a maximum under early stopping, the length of
+        the schedule when ``fixed_length``.
+    batch_size : int
+        Rows per Adam step.
+    learning_rate : float
+        Adam's step size.
+    fixed_length : bool, default=False
+        The epochs are the method itself (as MIWAE's): without validation
+        all of them run, a training-loss plateau does not end them, and
+        reaching the last one is no sign of non-convergence.
+    final_learning_rate : float or None, default=None
+        With a value, the step size falls from ``learning_rate`` to it along
+        a half cosine over ``max_epochs`` (one value per epoch); None keeps
+        it constant.
+    threads : int or None, default=None
+        Most torch CPU threads while training (None: as set). Small networks
+        train faster on one thread, and much faster on a busy machine,
+        where a second thread waits for a core at every operation.
+    """
+
+    max_epochs: int
+    batch_size: int
+    learning_rate: float
+    fixed_length: bool = False
+    final_learning_rate: float = None
+    threads: int = None
+
+    def learning_rate_at(self, epoch):
+        """The step size of epoch ``epoch`` (0-based, within this fit)."""
+        if self.final_learning_rate is None or self.max_epochs <= 1:
+            return self.learning_rate
+        progress = min(1.0, epoch / (self.max_epochs - 1))
+        low, high = self.final_learning_rate, self.learning_rate
+        return low + (high - low) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class StoppingRule:
+    """Early stopping on a score that should rise (scikit-learn's MLP rule).
+
+    An epoch improves when its score beats the best so far by at least
+    ``tol``; training should stop once more than ``patience`` epochs in a
+    row have not improved. Epochs reported with ``counts=False`` (a KL
+    warm-up) never add to the count. ``best`` and ``count`` carry the state
+    of an earlier fit (warm start).
+    """
+
+    def __init__(self, tol, patience, *, best=-math.inf, count=0):
+        self.tol = float(tol)
+        self.patience = int(patience)
+        self.best = best
+        self.count = count
+
+    def update(self, score, counts=True):
+        """Record one epoch's score; True when it is the best so far (the
+        weights to keep)."""
+        improved = score >= self.best + self.tol
+        best = score > self.best
+        self.best = max(self.best, score)
+        self.count = 0 if improved or not counts else self.count + 1
+        return best
+
+    @property
+    def should_stop(self):
+        return self.count > self.patience
+
+
+@dataclass
+class TrainingOutcome:
+    """What :func:`run_epochs` reports: epochs run, whether the stopping
+    rule ended them, whether the user interrupted them, and the epoch of
+    the best validation score (counted from 1 within this call; None
+    without validation or improvement)."""
+
+    epochs: int = 0
+    converged: bool = False
+    interrupted: bool = False
+    best_epoch: int = None
+
+
+def run_epochs(
+    trainer,
+    train,
+    val,
+    schedule,
+    stopping,
+    *,
+    kl_weight,
+    first_epoch=0,
+    warmup_epochs=0,
+    validation_kl_weight=1.0,
+    max_retries=3,
+    on_epoch=None,
+    log=None,
+    phase="Epoch",
+):
+    """The epoch loop of every model skvae trains.
+
+    Runs up to ``schedule.max_epochs`` epochs of ``trainer`` over ``train``
+    (a tuple of tensors), scoring ``val`` after each (when given; minus
+    the validation loss) or else minus the training loss with
+    ``stopping``, and stops when it says so (never for a fixed-length
+    schedule without validation). The KL weight of epoch ``e`` (counted
+    over all fits, from ``first_epoch``) ramps from ``kl_weight(e)`` to
+    ``kl_weight(e + 1)``; epochs below ``warmup_epochs`` do not count
+    towards stopping.
+
+    A non-finite epoch restores the weights of the last finite one and
+    divides the step size by ten, at most ``max_retries`` times, then
+    raises ``ValueError``. Ctrl-C (KeyboardInterrupt) restores the last
+    finite epoch's weights and warns. With validation, the weights of the
+    best epoch are restored at the end.
+
+    ``on_epoch(loss, score)`` is called after each completed epoch
+    (``score`` None without validation); ``log``, when given, receives
+    one progress line per epoch (``phase`` names it).
+    """
+    outcome = TrainingOutcome()
+    learning_rate = float(schedule.learning_rate)
+    run_all = schedule.fixed_length and val is None
+    best = None
+    last_good = trainer.snapshot()
+    retries = 0
+    started = time.perf_counter()
+    try:
+        with intra_op_threads(schedule.threads):
+            while outcome.epochs < schedule.max_epochs:
+                epoch_start = time.perf_counter()
+                epoch = first_epoch + outcome.epochs
+                if schedule.final_learning_rate is not None:
+                    trainer.reset_learning_rate(
+                        schedule.learning_rate_at(outcome.epochs) * learning_rate / schedule.learning_rate
+                    )
+                loss = trainer.train_epoch(train, kl_weight(epoch), kl_weight(epoch + 1))
+                if not math.isfinite(loss):
+                    retries += 1
+                    if retries > max_retries:
+                        raise ValueError(
+                            "Training diverged: the loss became non-finite "
+                            f"{retries} times, even with learning_rate reduced to "
+                            f"{learning_rate:.3g}. Lower learning_rate, standardise "
+                            "X, or check X for extreme values."
+                        )
+                    trainer.restore(last_good)
+                    learning_rate /= 10
+                    trainer.reset_optimizer(learning_rate)
+                    warnings.warn(
+                        f"The loss became non-finite in epoch {epoch + 1}; "
+                        "restored the weights of the last finite epoch and reduced "
+                        f"the learning rate to {learning_rate:.3g}.",
+                        RuntimeWarning,
+                    )
+                    continue
+                last_good = trainer.snapshot()
+                outcome.epochs += 1
+                score = None
+                if val is not None:
+                    score = -trainer.evaluate(val, validation_kl_weight)
+                    if stopping.update(score, counts=epoch + 1 >= warmup_epochs):
+                        best = last_good
+                        outcome.best_epoch = outcome.epochs
+                else:
+                    stopping.update(-loss, counts=epoch + 1 >= warmup_epochs)
+                if on_epoch is not None:
+                    on_epoch(loss, score)
+                if log is not None:
+                    now = time.perf_counter()
+                    log(_progress_line(
+                        phase, epoch + 1, first_epoch + schedule.max_epochs, loss, score,
+                        now - epoch_start, now - started, outcome.epochs, schedule,
+                        stopping if not run_all else None,
+                    ))
+                if stopping.should_stop and not run_all:
+                    outcome.converged = True
+                    if log is not None:
+                        what = "Validation score" if val is not None else "Training loss"
+                        log(
+                            f"{what} did not improve more than tol={stopping.tol} for "
+                            f"{stopping.patience} consecutive epochs. Stopping."
+                        )
+                    break
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        trainer.restore(last_good)
+    if best is not None:
+        trainer.restore(best)
+    return outcome
+
+
+def _progress_line(phase, epoch, last_epoch, loss, score, seconds, elapsed, done, schedule, stopping):
+    """One line of progress: the epoch out of the most, the loss (and
+    validation score), the epoch's time, the time so far and an estimate
+    of what is left (at most, when early stopping may end sooner)."""
+    line = f"{phase} {epoch}/{last_epoch}: loss {loss:.4f}"
+    if score is not None:
+        line += f", validation score {score:.4f}"
+    left = (schedule.max_epochs - done) * elapsed / done
+    bound = "at most " if stopping is not None else ""
+    return f"{line}, {seconds:.2f}s (elapsed {elapsed:.1f}s, {bound}{left:.0f}s left)"
