@@ -75,12 +75,13 @@ _AUTOCAST_MIN_WEIGHTS = 500_000
 
 def _native_bfloat16(device):
     """Whether ``device`` multiplies bfloat16 matrices in hardware: a CPU
-    with Intel AMX tiles (torch's own dispatch check)."""
+    with Intel AMX tiles or AVX-512 BF16 dot products (AMD Zen 4 and
+    later, Intel Cooper Lake and later), by torch's own dispatch checks."""
     if device.type != "cpu":
         return False
     try:
-        return bool(torch.cpu._is_amx_tile_supported())
-    except Exception:  # a torch without the check: assume not
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except Exception:  # a torch without the checks: assume not
         return False
 
 
@@ -98,6 +99,27 @@ def training_autocast_dtype(training_precision, module):
     if n_weights >= _AUTOCAST_MIN_WEIGHTS and _native_bfloat16(params[0].device):
         return torch.bfloat16
     return None
+
+
+# Most multiply-adds in one training step's matrix products (rows x draws x
+# weights) for which training runs on one CPU thread. Steps this small gain
+# little from a second thread on a quiet machine, and on a busy one (another
+# process, a parallel search) each operation waits for the descheduled
+# thread: fits on two threads were measured 3 to 100 times slower than on
+# one (benchmarks/bench_fit_time.py --part threads).
+_SINGLE_THREAD_MAX_WORK = 2**26
+
+
+def training_threads(module, rows_per_step, device):
+    """Most torch threads for training ``module`` with steps of
+    ``rows_per_step`` rows (latent draws included): 1 for small steps on a
+    CPU, None (torch's setting) otherwise."""
+    if device.type != "cpu":
+        return None
+    if any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules()):
+        return None  # a convolution's work is not its weights: leave it as set
+    n_weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
+    return 1 if rows_per_step * n_weights <= _SINGLE_THREAD_MAX_WORK else None
 
 
 def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float32):
@@ -426,6 +448,9 @@ class BaseVAE(BaseEstimator):
         resumes Adam (warm start). Returns the trainer and the
         :class:`~skvae.nn.train.TrainingOutcome`."""
         device = next(module.parameters()).device
+        if schedule.threads is None:
+            rows = schedule.batch_size * module.decodes_per_row
+            schedule = replace(schedule, threads=training_threads(module, rows, device))
         trainer = Trainer(
             module,
             learning_rate=schedule.learning_rate,

@@ -107,7 +107,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         carrying less information than this, which keeps training from
         settling on an unused ("collapsed") latent space; components that
         carry more are trained on the usual objective. 0 gives the plain
-        (beta-)ELBO. Validation scores and ``score`` never use it.
+        (beta-)ELBO. Early stopping watches the objective trained, floor
+        included (the plain bound of held-out rows gets worse as components
+        take up their free nats, and stopping on it kept barely trained
+        weights); ``score`` never uses it.
 
     kl_warmup : int, default=0
         Number of epochs over which the KL weight ramps linearly from 0 to
@@ -153,7 +156,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         while the likelihood, the KL term, the weights and the optimiser
         stay float32 (mixed precision). "auto" is "bfloat16" for networks
         of at least 500,000 weights on a CPU with native bfloat16 matrix
-        units (Intel AMX), and "float32" otherwise (smaller networks gain
+        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller networks gain
         nothing; GPUs are untested). Inference (``transform``,
         ``score_samples``, ...) always computes in full precision.
 
@@ -186,7 +189,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Training loss (negative beta-ELBO, nats per row in model units) per
         epoch.
     validation_scores_ : list of float or None
-        Beta-ELBO of the held-out rows per epoch (None without early
+        Minus the training objective (beta-ELBO with the ``free_bits``
+        floor) of the held-out rows per epoch (None without early
         stopping).
     best_validation_score_ : float or None
         Best of ``validation_scores_``; its weights are the ones kept.

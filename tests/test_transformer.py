@@ -201,8 +201,13 @@ def test_verbose_output(blobs, capsys):
     assert capsys.readouterr().out == ""
     fitted(blobs, max_iter=3, verbose=1)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    assert re.match(r"Epoch 1: loss -?[\d.]+, validation score -?[\d.]+, [\d.]+s", lines[0])
+    assert len(lines) == 4
+    assert re.match(r"Training VAETransformer: \d+ rows \(\d+ more held out", lines[0])
+    assert re.match(
+        r"Epoch 1/3: loss -?[\d.]+, validation score -?[\d.]+, [\d.]+s "
+        r"\(elapsed [\d.]+s, at most \d+s left\)",
+        lines[1],
+    )
 
 
 def test_keyboard_interrupt_leaves_usable_model(blobs, monkeypatch):
@@ -461,3 +466,29 @@ def test_float32_input_of_huge_magnitude_round_trips_finite():
     X = np.array([[1.7640523e30], [4.0015720e29], [9.0e29]], dtype=np.float32)
     vae = VAETransformer(1, max_iter=3, early_stopping=False, random_state=0).fit(X)
     assert np.all(np.isfinite(vae.inverse_transform(vae.transform(X))))
+
+
+def test_denoising_defaults_do_not_stop_at_the_first_epoch():
+    """Noisy digits with many components: the default early stopping used
+    to keep the weights of epoch 1 (free bits made the validation bound
+    worse as training went on), and the "denoised" rows were further from
+    the clean ones than the noisy input."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import MinMaxScaler
+
+    X = MinMaxScaler().fit_transform(load_digits().data)[:1000]
+    X_noisy = X + 0.25 * np.random.default_rng(0).standard_normal(X.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        vae = VAETransformer(32, random_state=0).fit(X_noisy)
+    assert int(np.argmax(vae.validation_scores_)) > 0
+    denoised = vae.inverse_transform(vae.transform(X_noisy))
+    assert np.mean((denoised - X) ** 2) < 0.75 * np.mean((X_noisy - X) ** 2)
+
+
+def test_best_epoch_first_warns(blobs, monkeypatch):
+    """A fit whose best validation score is its first epoch's says so."""
+    scores = iter(range(100))
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, data, kl_weight=1.0: next(scores))
+    with pytest.warns(ConvergenceWarning, match="first epoch"):
+        VAETransformer(random_state=0, max_iter=20, n_iter_no_change=2).fit(blobs)

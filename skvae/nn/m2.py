@@ -167,6 +167,11 @@ class M2(nn.Module):
 
     # ------------------------------------------------------------ inference
 
+    @property
+    def decodes_per_row(self):
+        """Decoder passes per training row: one per class for unlabeled rows."""
+        return self.n_classes
+
     def features(self, x):
         """Shared features h(x)."""
         if self.input_lower is not None:

@@ -68,7 +68,8 @@ class VAE(nn.Module):
         the importance-weighted bound (IWAE; MIWAE when values are missing).
     free_bits : float, default=0.0
         Floor, in nats, on each latent component's KL term in the training
-        ELBO (see :func:`gaussian_kl`); evaluation never uses it.
+        ELBO (see :func:`gaussian_kl`), in ``training_loss`` (so also when
+        validating it); bounds on log p(x) never use it.
     """
 
     def __init__(
@@ -132,6 +133,11 @@ class VAE(nn.Module):
             init_parameters(model, generator)
         return model
 
+    @property
+    def decodes_per_row(self):
+        """Decoder passes per training row (the cost of a step)."""
+        return self.training_samples
+
     def encode(self, x, mask=None):
         """Mean and log-variance of q(z | x); missing entries read as 0."""
         if self.input_lower is not None:
@@ -192,7 +198,7 @@ class VAE(nn.Module):
         )
         mean, log_var = self.encode(x, mask)
         out = self.decode(self.reparameterize(mean, log_var, eps))
-        kl = gaussian_kl(mean, log_var, self.free_bits if self.training else 0.0)
+        kl = gaussian_kl(mean, log_var, self.free_bits)
         return kl_weight * kl - self.likelihood.log_prob(x, out, mask)
 
     def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):

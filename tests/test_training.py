@@ -1,0 +1,95 @@
+"""The one training routine: schedule, stopping rule, threads, phases."""
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import VAEImputer, VAETransformer
+from skvae.nn.train import Schedule, StoppingRule, Trainer, intra_op_threads
+
+
+def test_stopping_rule_counts_epochs_without_improvement_by_tol():
+    rule = StoppingRule(tol=0.5, patience=2)
+    assert rule.update(1.0)  # first score: the best so far
+    assert rule.count == 0
+    assert rule.update(1.2) and rule.count == 1  # a new best, but by less than tol
+    assert not rule.update(1.1) and rule.count == 2
+    assert not rule.should_stop
+    assert not rule.update(0.0) and rule.count == 3 and rule.should_stop
+    assert rule.update(2.0) and rule.count == 0 and not rule.should_stop
+    rule.update(-5.0, counts=False)  # a warm-up epoch never counts
+    assert rule.count == 0 and rule.best == 2.0
+
+
+def test_schedule_decays_along_a_half_cosine():
+    schedule = Schedule(max_epochs=5, batch_size=8, learning_rate=1.0, final_learning_rate=0.0)
+    rates = [schedule.learning_rate_at(e) for e in range(5)]
+    np.testing.assert_allclose(rates, [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5,
+                                       (1 - math.cos(math.pi / 4)) / 2, 0.0], atol=1e-12)
+    constant = Schedule(max_epochs=5, batch_size=8, learning_rate=0.1)
+    assert {constant.learning_rate_at(e) for e in range(5)} == {0.1}
+
+
+def test_intra_op_threads_only_lowers_and_restores():
+    before = torch.get_num_threads()
+    with intra_op_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with intra_op_threads(before + 4):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
+
+
+def _threads_seen(monkeypatch):
+    seen = []
+    original = Trainer.train_epoch
+
+    def recording(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    return seen
+
+
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="needs torch on 2+ threads")
+def test_small_networks_train_on_one_thread(monkeypatch, blobs):
+    seen = _threads_seen(monkeypatch)
+    before = torch.get_num_threads()
+    VAETransformer(max_iter=2, early_stopping=False, device="cpu").fit(blobs)
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
+    # A large network keeps torch's setting.
+    seen.clear()
+    X = np.random.default_rng(0).random((64, 784))
+    VAETransformer(max_iter=1, early_stopping=False, hidden_layer_sizes=(512, 256),
+                   device="cpu").fit(X)
+    assert seen == [before]
+
+
+def test_calibration_fits_use_the_training_routine(capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.choice(["x", "y"], 60)})
+    frame.loc[::7, "a"] = np.nan
+    frame.loc[::5, "b"] = None
+    VAEImputer(max_iter=2, n_importance_samples=5, hidden_layer_sizes=(8,), verbose=1,
+               random_state=0).fit_transform(frame)
+    out = capsys.readouterr().out
+    assert "Training VAEImputer: 60 rows, at most 2 epochs" in out
+    assert "Calibration model 1/2, epoch 2/2:" in out
+    assert "Calibration model 2/2, epoch 2/2:" in out
+    assert "Imputing" in out and "Imputed in" in out
+
+
+def test_fixed_schedule_runs_every_epoch_silently():
+    X = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.nan], [2.0, 2.5]] * 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
+                         random_state=0).fit(X)
+    assert est.n_iter_ == est._auto["epochs"]
