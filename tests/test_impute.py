@@ -101,8 +101,10 @@ def test_transform_is_deterministic_and_row_independent(holes):
     X, _ = holes
     est, out = fit_transform(X)
     np.testing.assert_array_equal(est.transform(X), out)
-    np.testing.assert_allclose(est.transform(X[7:8]), out[7:8], rtol=1e-5)
-    np.testing.assert_allclose(est.transform(X[::-1]), out[::-1], rtol=1e-5)
+    # Imputation computes in float32: a row alone or in another batch may
+    # differ by float32 rounding (values here are of order 1).
+    np.testing.assert_allclose(est.transform(X[7:8]), out[7:8], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(est.transform(X[::-1]), out[::-1], rtol=1e-5, atol=1e-6)
 
 
 def test_new_rows_with_holes(holes, blobs):
