@@ -151,16 +151,20 @@ class Trainer:
 @contextlib.contextmanager
 def intra_op_threads(n_threads):
     """Run the block with at most ``n_threads`` torch CPU threads (never
-    more than are set already), and restore the setting after."""
-    before = torch.get_num_threads()
-    if n_threads is None or n_threads >= before:
+    more than are set already), and restore the setting after.
+
+    The limit goes through threadpoolctl, as a user's ``threadpool_limits``
+    does: ``torch.set_num_threads`` would also pin the thread count of the
+    math libraries inside torch, which then ignore later OpenMP limits
+    (and results computed under them would change in their last bits).
+    """
+    if n_threads is None or n_threads >= torch.get_num_threads():
         yield
         return
-    torch.set_num_threads(max(1, int(n_threads)))
-    try:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=max(1, int(n_threads)), user_api="openmp"):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
