@@ -106,7 +106,7 @@ def training_autocast_dtype(training_precision, module):
 # little from a second thread on a quiet machine, and on a busy one (another
 # process, a parallel search) each operation waits for the descheduled
 # thread: fits on two threads were measured 3 to 100 times slower than on
-# one (benchmarks/bench_fit_time.py --part threads).
+# one (python3 dev.py bench threads).
 _SINGLE_THREAD_MAX_WORK = 2**26
 
 
