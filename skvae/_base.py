@@ -431,8 +431,8 @@ class BaseVAE(BaseEstimator):
         )
 
     def _validation_kl_weight(self):
-        """The KL weight of the validation objective: beta (the objective
-        trained, without its free bits)."""
+        """The KL weight of the validation objective: beta, as in the
+        objective trained (free bits included, see ``VAE.training_loss``)."""
         return float(self.beta)
 
     def _phase_name(self):
