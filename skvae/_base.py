@@ -103,10 +103,10 @@ def training_autocast_dtype(training_precision, module):
 
 # Most multiply-adds in one training step's matrix products (rows x draws x
 # weights) for which training runs on one CPU thread. Steps this small gain
-# little from a second thread on a quiet machine, and on a busy one (another
-# process, a parallel search) each operation waits for the descheduled
-# thread: fits on two threads were measured 3 to 100 times slower than on
-# one (python3 dev.py bench threads).
+# little from a second thread on a quiet machine (0.79-0.91x the time of
+# one), and on a busy one (another process, a parallel search) each
+# operation waits for the descheduled thread (3.2-4.9x the time of one
+# beside a single busy process; python3 dev.py bench threads).
 _SINGLE_THREAD_MAX_WORK = 2**26
 
 
