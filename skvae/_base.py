@@ -322,7 +322,6 @@ class BaseVAE(BaseEstimator):
       ``max_iter``, ``batch_size``, ``learning_rate``).
     - ``_validation_kl_weight()``: the KL weight of the validation
       objective (default: ``beta``).
-    - ``_phase_name()``: the name of an epoch in progress lines.
     - ``_build_inference_module()``: the module used after fitting (default:
       a float64 copy, for exact scores).
     - ``_after_training(X, y)``: anything computed from the trained model
@@ -435,10 +434,6 @@ class BaseVAE(BaseEstimator):
         objective trained (free bits included, see ``VAE.training_loss``)."""
         return float(self.beta)
 
-    def _phase_name(self):
-        """What progress lines call an epoch of this estimator's model."""
-        return "Epoch"
-
     def _train_module(self, module, train, val, schedule, seed, *, on_epoch=None,
                       stopping=None, first_epoch=0, optimizer_state=None, phase="Epoch"):
         """Train ``module`` (on its device) on the arrays ``train`` (and
@@ -522,7 +517,7 @@ class BaseVAE(BaseEstimator):
         trainer, outcome = self._train_module(
             module, train, val, schedule, shuffle_seed,
             on_epoch=record, stopping=stopping, first_epoch=self.n_iter_,
-            optimizer_state=self._optimizer_state, phase=self._phase_name(),
+            optimizer_state=self._optimizer_state,
         )
         if outcome.interrupted:
             warnings.warn(
@@ -538,7 +533,8 @@ class BaseVAE(BaseEstimator):
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
-        if with_val and outcome.best_epoch == 1 and outcome.epochs > 1 and self.n_iter_ == outcome.epochs:
+        first_fit = self.n_iter_ == outcome.epochs
+        if with_val and first_fit and outcome.best_epoch == 1 and outcome.epochs > 1:
             warnings.warn(
                 "The best validation score was that of the first epoch, so the "
                 "model keeps weights trained for one epoch only. The validation "

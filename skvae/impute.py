@@ -268,8 +268,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         while the likelihood, the KL term, the weights and the optimiser
         stay float32 (mixed precision). "auto" is "bfloat16" for networks
         of at least 500,000 weights on a CPU with native bfloat16 matrix
-        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller networks gain
-        nothing; GPUs are untested). Inference (``transform``,
+        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller
+        networks gain nothing; GPUs are untested). Inference (``transform``,
         ``score_samples``, ...) always computes in full precision.
 
     random_state : int, RandomState instance or None, default=None
@@ -283,8 +283,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         0 is silent; 1 or more prints a line for each phase of the fit and
         one per epoch: the epoch out of the most, the loss (and
         validation score), the epoch's time, the time so far and an
-        estimate of what is left (an upper bound under early stopping). Calibration and imputation
-        each print a line too.
+        estimate of what is left (an upper bound under early stopping).
+        Calibration and imputation each print a line too.
 
     warm_start : bool, default=False
         Continue training from the previous fit's weights.
@@ -734,7 +734,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         all are run, and ending them does not warn."""
         auto = self._auto
         batch_size = auto["batch_size"] if self.batch_size == "auto" else self.batch_size
-        learning_rate = auto["learning_rate"] if self.learning_rate == "auto" else self.learning_rate
+        learning_rate = self.learning_rate
+        if learning_rate == "auto":
+            learning_rate = auto["learning_rate"]
         return Schedule(
             max_epochs=auto["epochs"] if self.max_iter == "auto" else self.max_iter,
             batch_size=min(batch_size, n_train),
@@ -986,7 +988,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         # Single precision: imputation averages many draws, and float32 is
         # about twice as fast as the float64 used for exact scores; the
         # imputer computes no scores.
-        return build_module(self._config, params=self._params, device=self._inference_device()).eval()
+        device = self._inference_device()
+        return build_module(self._config, params=self._params, device=device).eval()
 
     def _assemble(self, table, filled):
         """Write the imputed entries into a copy of the input and add the

@@ -145,8 +145,8 @@ class VAEClassifier(
         while the likelihood, the KL term, the weights and the optimiser
         stay float32 (mixed precision). "auto" is "bfloat16" for networks
         of at least 500,000 weights on a CPU with native bfloat16 matrix
-        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller networks gain
-        nothing; GPUs are untested). Inference (``transform``,
+        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller
+        networks gain nothing; GPUs are untested). Inference (``transform``,
         ``score_samples``, ...) always computes in full precision.
 
     random_state : int, RandomState instance or None, default=None

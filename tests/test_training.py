@@ -26,15 +26,6 @@ def test_stopping_rule_counts_epochs_without_improvement_by_tol():
     assert rule.count == 0 and rule.best == 2.0
 
 
-def test_schedule_decays_along_a_half_cosine():
-    schedule = Schedule(max_epochs=5, batch_size=8, learning_rate=1.0, final_learning_rate=0.0)
-    rates = [schedule.learning_rate_at(e) for e in range(5)]
-    np.testing.assert_allclose(rates, [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5,
-                                       (1 - math.cos(math.pi / 4)) / 2, 0.0], atol=1e-12)
-    constant = Schedule(max_epochs=5, batch_size=8, learning_rate=0.1)
-    assert {constant.learning_rate_at(e) for e in range(5)} == {0.1}
-
-
 def test_intra_op_threads_only_lowers_and_restores():
     before = torch.get_num_threads()
     with intra_op_threads(1):

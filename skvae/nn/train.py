@@ -184,30 +184,17 @@ class Schedule:
         The epochs are the method itself (as MIWAE's): without validation
         all of them run, a training-loss plateau does not end them, and
         reaching the last one is no sign of non-convergence.
-    final_learning_rate : float or None, default=None
-        With a value, the step size falls from ``learning_rate`` to it along
-        a half cosine over ``max_epochs`` (one value per epoch); None keeps
-        it constant.
     threads : int or None, default=None
         Most torch CPU threads while training (None: as set). Small networks
-        train faster on one thread, and much faster on a busy machine,
-        where a second thread waits for a core at every operation.
+        lose little on one thread on a quiet machine and gain much on a
+        busy one, where a second thread waits for a core at every operation.
     """
 
     max_epochs: int
     batch_size: int
     learning_rate: float
     fixed_length: bool = False
-    final_learning_rate: float = None
     threads: int = None
-
-    def learning_rate_at(self, epoch):
-        """The step size of epoch ``epoch`` (0-based, within this fit)."""
-        if self.final_learning_rate is None or self.max_epochs <= 1:
-            return self.learning_rate
-        progress = min(1.0, epoch / (self.max_epochs - 1))
-        low, high = self.final_learning_rate, self.learning_rate
-        return low + (high - low) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class StoppingRule:
@@ -302,10 +289,6 @@ def run_epochs(
             while outcome.epochs < schedule.max_epochs:
                 epoch_start = time.perf_counter()
                 epoch = first_epoch + outcome.epochs
-                if schedule.final_learning_rate is not None:
-                    trainer.reset_learning_rate(
-                        schedule.learning_rate_at(outcome.epochs) * learning_rate / schedule.learning_rate
-                    )
                 loss = trainer.train_epoch(train, kl_weight(epoch), kl_weight(epoch + 1))
                 if not math.isfinite(loss):
                     retries += 1
@@ -362,7 +345,9 @@ def run_epochs(
     return outcome
 
 
-def _progress_line(phase, epoch, last_epoch, loss, score, seconds, elapsed, done, schedule, stopping):
+def _progress_line(
+    phase, epoch, last_epoch, loss, score, seconds, elapsed, done, schedule, stopping
+):
     """One line of progress: the epoch out of the most, the loss (and
     validation score), the epoch's time, the time so far and an estimate
     of what is left (at most, when early stopping may end sooner)."""
