@@ -22,7 +22,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .nn import Trainer, model_from_config
 from .nn.likelihoods import LIKELIHOODS
 from .nn.networks import ACTIVATIONS
-from .nn.train import Schedule, StoppingRule, numpy_to_state, run_epochs, state_to_numpy
+from .nn.train import (
+    Schedule,
+    StoppingRule,
+    deferred_interrupts,
+    numpy_to_state,
+    run_epochs,
+    state_to_numpy,
+)
 
 # Rows per batch at inference; bounds the memory of transform and friends.
 INFERENCE_BATCH_SIZE = 4096
@@ -364,7 +371,31 @@ class BaseVAE(BaseEstimator):
         return not fitted or not (incremental or self.warm_start)
 
     def _fit(self, X, y=None, *, incremental=False):
-        """Validate, set up on the first pass, train, and finish."""
+        """Validate, set up on the first pass, train, and finish; all or
+        nothing.
+
+        A fit that raises (bad input found late, divergence, a broken
+        pipe under ``verbose``, a MemoryError, Ctrl-C outside the epochs
+        that absorb it) leaves the estimator exactly as it was: unfitted
+        after a failed first fit, the previous model after a failed refit.
+        """
+        previous = self._state_copy()
+        try:
+            return self._fit_steps(X, y, incremental=incremental)
+        except BaseException:
+            with deferred_interrupts():
+                self.__dict__ = previous
+            raise
+
+    def _state_copy(self):
+        """The estimator's attributes, with the containers that fitting
+        changes in place (histories) copied: what ``_fit`` restores."""
+        return {
+            key: value.copy() if isinstance(value, (list, dict)) else value
+            for key, value in vars(self).items()
+        }
+
+    def _fit_steps(self, X, y=None, *, incremental=False):
         first_pass = self._is_first_pass(incremental)
         device = resolve_device(self.device)
         X, y = self._validate_fit_data(X, y, reset=first_pass)

@@ -22,3 +22,15 @@ def images():
 
     X = load_digits().data[:150, 20:36] / 16
     return np.where(X < 0.3, 0.0, np.minimum(1.0, X * 1.3))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_interrupt_window(monkeypatch):
+    """Each test starts with no Ctrl-C absorbed recently: a second Ctrl-C
+    within skvae.nn.train.INTERRUPT_WINDOW_S seconds propagates, and tests
+    that interrupt fits run closer together than that."""
+    import math
+
+    from skvae.nn import train
+
+    monkeypatch.setattr(train, "_last_absorbed_interrupt", -math.inf)

@@ -11,6 +11,8 @@ recorded by the estimators from what it reports.
 
 import contextlib
 import math
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -41,6 +43,49 @@ def numpy_to_state(obj):
     return obj
 
 
+# A Ctrl-C that follows one absorbed by training within this many seconds
+# is not absorbed: it propagates (stopping, for instance, a whole search).
+INTERRUPT_WINDOW_S = 5.0
+_last_absorbed_interrupt = -math.inf
+
+
+def absorb_interrupt():
+    """Whether training may absorb the Ctrl-C being handled (stop, keep the
+    best weights, warn): False when it comes within
+    ``INTERRUPT_WINDOW_S`` seconds of one absorbed before, so that a
+    second Ctrl-C stops the fits that a search or a loop runs one after
+    the other instead of ending each of them early."""
+    global _last_absorbed_interrupt
+    now = time.monotonic()
+    absorbed = now - _last_absorbed_interrupt > INTERRUPT_WINDOW_S
+    _last_absorbed_interrupt = now
+    return absorbed
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold a Ctrl-C that arrives during the block until the block ends,
+    then raise it: for work that must not be left half done, such as
+    torch's lazy imports on the first optimiser of a process (an interrupt
+    there can leave torch half-imported) or replacing an estimator's
+    fitted state. Only in the main thread with Python's default handler
+    (elsewhere signals cannot be caught, or the user handles them)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 class Trainer:
     """Adam over mini-batches of tensors already placed on the model's device.
 
@@ -68,9 +113,11 @@ class Trainer:
         # The fused kernel updates all parameters in one pass: about 1.3x
         # faster per step than the default on CPU, same arithmetic.
         fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.Adam(
-            module.parameters(), lr=learning_rate, fused=fused or None
-        )
+        # The first optimiser of a process imports much of torch lazily.
+        with deferred_interrupts():
+            self.optimizer = torch.optim.Adam(
+                module.parameters(), lr=learning_rate, fused=fused or None
+            )
         self._shuffle = torch.Generator().manual_seed(int(seed))
         self._noise = torch.Generator(self.device).manual_seed(int(seed) + 1)
         self._eval_seed = int(seed) + 2
@@ -269,9 +316,12 @@ def run_epochs(
 
     A non-finite epoch restores the weights of the last finite one and
     divides the step size by ten, at most ``max_retries`` times, then
-    raises ``ValueError``. Ctrl-C (KeyboardInterrupt) restores the last
-    finite epoch's weights and warns. With validation, the weights of the
-    best epoch are restored at the end.
+    raises ``ValueError``. Ctrl-C (KeyboardInterrupt) after at least one
+    completed epoch ends the loop with the last finite epoch's weights
+    (``outcome.interrupted``); one before the first epoch ends, or one
+    within ``INTERRUPT_WINDOW_S`` seconds of an earlier absorbed one (see
+    :func:`absorb_interrupt`), propagates. With validation, the weights of
+    the best epoch are restored at the end.
 
     ``on_epoch(loss, score)`` is called after each completed epoch
     (``score`` None without validation); ``log``, when given, receives
@@ -338,6 +388,8 @@ def run_epochs(
                         )
                     break
     except KeyboardInterrupt:
+        if outcome.epochs == 0 or not absorb_interrupt():
+            raise
         outcome.interrupted = True
         trainer.restore(last_good)
     if best is not None:

@@ -1,0 +1,300 @@
+"""A failed or interrupted fit loses nothing (issue 15, items 1 and 4): a
+first fit that fails leaves the estimator unfitted, a refit that fails
+leaves the previous model exactly as it was, and Ctrl-C either leaves a
+usable model (with a warning) or the previous state; a second Ctrl-C stops
+a search."""
+
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from skvae import VAEClassifier, VAEImputer, VAETransformer
+from skvae.nn import train as train_module
+from skvae.nn.train import Trainer, deferred_interrupts
+
+SMALL = dict(max_iter=4, hidden_layer_sizes=(8,), random_state=0)
+
+
+def _data(seed=0, n=80, d=4, scale=1.0, shift=0.0):
+    rng = np.random.RandomState(seed)
+    t = rng.standard_normal((n, 2))
+    X = np.column_stack([t, np.sin(t[:, :1]), t[:, 1:] ** 2])[:, :d]
+    return (X + 0.1 * rng.standard_normal((n, d))) * scale + shift
+
+
+def transformer_case(**kw):
+    X = _data(**kw)
+    return VAETransformer(2, **SMALL), X, None, ["transform", "inverse_transform_of_transform"]
+
+
+def imputer_case(**kw):
+    X = _data(**kw)
+    X[np.random.RandomState(1).uniform(size=X.shape) < 0.2] = np.nan
+    return VAEImputer(**SMALL), X, None, ["transform"]
+
+
+def classifier_case(**kw):
+    X = _data(**kw)
+    y = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    y[np.random.RandomState(2).uniform(size=len(y)) < 0.6] = -1
+    return VAEClassifier(2, **SMALL), X, y, ["predict_proba", "transform"]
+
+
+CASES = [transformer_case, imputer_case, classifier_case]
+IDS = ["VAETransformer", "VAEImputer", "VAEClassifier"]
+
+
+def outputs(estimator, X, methods):
+    result = {}
+    for method in methods:
+        if method == "inverse_transform_of_transform":
+            result[method] = estimator.inverse_transform(estimator.transform(X))
+        else:
+            result[method] = getattr(estimator, method)(X)
+    return result
+
+
+def fit_quietly(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def _fail_in_epoch(monkeypatch, number, error):
+    """Make the ``number``-th training epoch raise ``error`` (earlier ones
+    run, so the failure comes part-way through the fit)."""
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def train_epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+
+FAILURES = [
+    ValueError("Training diverged (injected)"),
+    MemoryError(),
+    BrokenPipeError(),
+]
+
+
+@pytest.mark.parametrize("error", FAILURES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_failed_first_fit_leaves_the_estimator_unfitted(case, error, monkeypatch):
+    estimator, X, y, methods = case()
+    before = dict(vars(estimator))
+    _fail_in_epoch(monkeypatch, 3, error)
+    with pytest.raises(type(error)):
+        estimator.fit(X, y)
+    assert vars(estimator) == before
+    for method in methods:
+        with pytest.raises(NotFittedError):
+            outputs(estimator, X, [method])
+
+
+@pytest.mark.parametrize("error", FAILURES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_failed_refit_on_new_data_keeps_the_previous_model(case, error, monkeypatch):
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+    expected = outputs(estimator, X, methods)
+    state = pickle.dumps(estimator)
+    # New data on another scale: a refit that mixed the old network with
+    # the new scaling would move every output.
+    _, X_new, y_new, _ = case(seed=3, scale=50.0, shift=-20.0)
+    _fail_in_epoch(monkeypatch, 2, error)
+    with pytest.raises(type(error)):
+        estimator.fit(X_new, y_new)
+    assert pickle.dumps(estimator) == state
+    for method, values in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(values, expected[method])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_failed_warm_start_and_partial_fit_keep_the_histories(case, monkeypatch):
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+    curve, n_iter = list(estimator.loss_curve_), estimator.n_iter_
+    estimator.set_params(warm_start=True)
+    _fail_in_epoch(monkeypatch, 2, ValueError("injected"))
+    with pytest.raises(ValueError, match="injected"):
+        estimator.fit(X, y)
+    assert estimator.loss_curve_ == curve and estimator.n_iter_ == n_iter
+
+
+def test_broken_pipe_under_verbose_keeps_the_previous_model(monkeypatch):
+    """``verbose`` output piped to ``head``: printing raises BrokenPipeError
+    once the reader has gone."""
+    estimator, X, _, methods = transformer_case()
+    fit_quietly(estimator, X, None)
+    expected = outputs(estimator, X, methods)
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            if "Epoch 2" in text:
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    estimator.set_params(verbose=1)
+    with pytest.raises(BrokenPipeError):
+        estimator.fit(_data(seed=5, scale=3.0))
+    monkeypatch.undo()
+    for method, values in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(values, expected[method])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_interrupt_before_the_first_epoch_ends_leaves_the_previous_state(case, monkeypatch):
+    estimator, X, y, methods = case()
+    _fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X, y)
+    with pytest.raises(NotFittedError):
+        outputs(estimator, X, methods[:1])
+    monkeypatch.undo()
+    fit_quietly(estimator, X, y)
+    expected = outputs(estimator, X, methods)
+    _fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X, y)
+    for method, values in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(values, expected[method])
+
+
+def test_interrupt_while_building_the_optimiser_is_held_until_it_is_built(monkeypatch):
+    """The first optimiser of a process imports much of torch lazily; a
+    Ctrl-C then must not leave torch half-imported. It is held until the
+    optimiser exists, then raised, and the fit leaves nothing behind."""
+    built = []
+    original = torch.optim.Adam
+
+    def adam(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of the import
+        optimizer = original(*args, **kwargs)
+        built.append(optimizer)
+        return optimizer
+
+    monkeypatch.setattr(torch.optim, "Adam", adam)
+    estimator, X, _, methods = transformer_case()
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(X)
+    assert len(built) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(NotFittedError):
+        estimator.transform(X)
+
+
+def test_deferred_interrupts_hold_the_signal_until_the_block_ends():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            signal.raise_signal(signal.SIGINT)
+            steps.append("after the signal")
+    assert steps == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_second_interrupt_within_the_window_propagates(monkeypatch):
+    """The first Ctrl-C ends a fit with the best weights; one that follows
+    within INTERRUPT_WINDOW_S seconds (the next fit of a loop or search)
+    propagates and leaves that fit's estimator as it was."""
+    first, X, _, methods = transformer_case()
+    first.set_params(max_iter=20)
+    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    with pytest.warns(UserWarning, match="interrupted"):
+        first.fit(X)
+    assert first.n_iter_ == 2
+    second, _, _, _ = transformer_case()
+    second.set_params(max_iter=20)
+    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        second.fit(X)
+    with pytest.raises(NotFittedError):
+        second.transform(X)
+    # Past the window, a Ctrl-C is absorbed again.
+    monkeypatch.setattr(
+        train_module, "_last_absorbed_interrupt",
+        time.monotonic() - train_module.INTERRUPT_WINDOW_S - 1,
+    )
+    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    with pytest.warns(UserWarning, match="interrupted"):
+        second.fit(X)
+
+
+_SEARCH_SCRIPT = textwrap.dedent(
+    """
+    import sys, warnings
+    import numpy as np
+    from sklearn.model_selection import GridSearchCV
+    from skvae import VAETransformer
+
+    warnings.simplefilter("ignore")
+    X = np.random.RandomState(0).standard_normal((3000, 20))
+    search = GridSearchCV(
+        VAETransformer(2, hidden_layer_sizes=(64,), max_iter=2000, tol=0.0,
+                       n_iter_no_change=5000, batch_size=32, verbose=1),
+        {"beta": [0.5, 1.0, 2.0, 4.0]}, cv=2,
+    )
+    search.fit(X)
+    print("SEARCH FINISHED", flush=True)
+    """
+)
+
+
+def _start_search(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(_SEARCH_SCRIPT)
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _wait_for_line(process, text, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if text in line:
+            return True
+    return False
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a child process")
+def test_two_ctrl_c_stop_a_grid_search(tmp_path):
+    """A real SIGINT: the first ends the running fit (the search goes on),
+    the second, sent within the window, stops the whole search."""
+    process = _start_search(tmp_path)
+    try:
+        assert _wait_for_line(process, "Epoch 2/", timeout=120)
+        process.send_signal(signal.SIGINT)
+        # The interrupted fit ends; the search starts the next one.
+        assert _wait_for_line(process, "Training VAETransformer", timeout=60)
+        assert _wait_for_line(process, "Epoch 1/", timeout=60)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert "SEARCH FINISHED" not in out
+    assert "KeyboardInterrupt" in err
+    assert process.returncode != 0
