@@ -142,17 +142,66 @@ def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float
     return module.to(device=device, dtype=dtype)
 
 
+# Largest magnitude a Gaussian model takes: outputs are model values times
+# a feature's scale plus its shift, and with features up to 1e300 they stay
+# within float64's range (about 1.8e308) for model values up to 1e8.
+MAX_MAGNITUDE = 1e300
+
+
 def _nanstd_float64(X, mean, block=4096):
     """Standard deviation of each column, ignoring NaN, with the deviations
     squared in float64 a block of rows at a time: np.nanstd squares them
-    in X's own dtype, and float32 values beyond about 1e19 overflow."""
-    total = np.zeros(X.shape[1])
-    count = np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], block):
-        deviation = X[start : start + block].astype(np.float64) - mean
-        total += np.nansum(deviation**2, axis=0)
-        count += np.count_nonzero(~np.isnan(deviation), axis=0)
-    return np.sqrt(total / count)
+    in X's own dtype, and float32 values beyond about 1e19 overflow.
+    Where squares overflow or underflow float64 (deviations beyond about
+    1e154, or all below 1e-150), the deviations are first divided by the
+    column's largest."""
+    divisor = np.ones(X.shape[1])
+    for attempt in range(2):
+        total = np.zeros(X.shape[1])
+        count = np.zeros(X.shape[1])
+        largest = np.zeros(X.shape[1])
+        for start in range(0, X.shape[0], block):
+            deviation = X[start : start + block].astype(np.float64) - mean
+            largest = np.fmax(largest, np.nanmax(np.abs(deviation), axis=0, initial=0.0))
+            total += np.nansum((deviation / divisor) ** 2, axis=0)
+            count += np.count_nonzero(~np.isnan(deviation), axis=0)
+        redo = np.isinf(total) | ((largest > 0) & (largest < 1e-150))
+        if attempt or not redo.any():
+            return divisor * np.sqrt(total / count)
+        divisor = np.where(redo, largest, 1.0)
+
+
+def _nanmean_float64(X):
+    """Mean of each column, ignoring NaN, in float64; where the sum
+    overflows (values beyond about 1e300), of the values divided by the
+    column's largest, times it."""
+    mean = np.nanmean(X, axis=0, dtype=np.float64)
+    overflow = np.isinf(mean)
+    if overflow.any():
+        largest = np.nanmax(np.abs(X[:, overflow]), axis=0).astype(np.float64)
+        mean[overflow] = np.nanmean(X[:, overflow] / largest, axis=0, dtype=np.float64) * largest
+    return mean
+
+
+def check_magnitude(X):
+    """Gaussian models take features up to ``MAX_MAGNITUDE`` in absolute
+    value; larger ones would overflow float64 in the model's outputs
+    (inverse_transform, sample, imputed values): say so before training."""
+    if X.shape[0] == 0:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        # Reductions rather than np.abs(X): no copy of a large X.
+        largest = np.fmax(np.abs(np.fmax.reduce(X, axis=0)), np.abs(np.fmin.reduce(X, axis=0)))
+    largest = np.where(np.isnan(largest), 0.0, largest)
+    if np.any(largest > MAX_MAGNITUDE):
+        j = int(np.argmax(largest))
+        raise ValueError(
+            f"X has values of magnitude up to {largest[j]:.3g} (feature {j}), "
+            f"beyond the {MAX_MAGNITUDE:.0e} a Gaussian model takes: its outputs "
+            "would overflow float64. Rescale the feature (e.g. divide it by a "
+            "constant, or take its logarithm)."
+        )
 
 
 def standardisation(X, likelihood):
@@ -160,20 +209,24 @@ def standardisation(X, likelihood):
 
     Gaussian models see standardised features (constant features keep scale
     1); Bernoulli-type models see X itself, which must lie in [0, 1].
+    Features beyond ``MAX_MAGNITUDE`` raise a ValueError.
     """
     n_features = X.shape[1]
     if likelihood != "gaussian":
         return np.zeros(n_features), np.ones(n_features)
+    check_magnitude(X)
     with warnings.catch_warnings():
         # A feature with no observed value (all NaN) gets shift 0, scale 1.
         warnings.simplefilter("ignore", RuntimeWarning)
-        shift = np.nanmean(X, axis=0, dtype=np.float64)
+        shift = _nanmean_float64(X)
         scale = _nanstd_float64(X, shift)
     shift = np.where(np.isnan(shift), 0.0, shift)
     # Constant up to rounding, relative to the feature's own magnitude, so
-    # that features measured in tiny units (1e-30) keep their variation.
+    # that features measured in tiny units (1e-30) keep their variation;
+    # huge constants (1e300) get a scale of their rounding, so that their
+    # model values stay small.
     rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(shift), np.finfo(np.float64).tiny)
-    scale = np.where(np.isnan(scale) | (scale <= rounding), 1.0, scale)
+    scale = np.where(np.isnan(scale) | (scale <= rounding), np.maximum(rounding, 1.0), scale)
     return shift, scale
 
 
@@ -421,6 +474,14 @@ class BaseVAE(BaseEstimator):
         self._n_fit_calls += 1
 
         arrays = self._training_arrays(X, y)
+        for array in arrays:
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise ValueError(
+                    "X has values too far from those of the first fit for the "
+                    "model's units (they overflow float32 once scaled by the "
+                    "feature scaling of the first fit). Rescale X, or fit a new "
+                    "model (warm_start=False)."
+                )
         train, val = self._split(arrays, use_validation, split_seed)
         self._train(train, val, device, init_seed, shuffle_seed, incremental)
         self._inference = self._build_inference_module()

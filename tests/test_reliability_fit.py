@@ -298,3 +298,84 @@ def test_two_ctrl_c_stop_a_grid_search(tmp_path):
     assert "SEARCH FINISHED" not in out
     assert "KeyboardInterrupt" in err
     assert process.returncode != 0
+
+
+# ------------------------------------------------------- extreme values
+
+
+def _outputs_of_every_kind(estimator, X, y):
+    fit_quietly(estimator, X, y)
+    if isinstance(estimator, VAEImputer):
+        return {"transform": estimator.transform(X)}
+    results = {"transform": estimator.transform(X), "sample": estimator.sample(4)}
+    if isinstance(estimator, VAETransformer):
+        results["inverse_transform"] = estimator.inverse_transform(results["transform"])
+        results["score_samples"] = estimator.score_samples(X)
+    else:
+        results["predict_proba"] = estimator.predict_proba(X)
+    return results
+
+
+@pytest.mark.parametrize("magnitude", [1e154, 1e200, 1e250, 1e300])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_huge_finite_values_give_finite_outputs_in_their_units(case, magnitude):
+    """Squares of values beyond 1e154 overflow float64: the feature scale
+    is computed without squaring them, so every output stays finite and
+    in the feature's units."""
+    estimator, X, y, _ = case()
+    X = X / np.nanmax(np.abs(X)) * magnitude
+    for name, values in _outputs_of_every_kind(estimator, X, y).items():
+        values = values[0] if isinstance(values, tuple) else values
+        assert np.isfinite(values).all(), name
+    if isinstance(estimator, VAEImputer):
+        filled = estimator.transform(X)
+        assert np.abs(filled).max() <= 10 * magnitude
+    if isinstance(estimator, VAETransformer):
+        reconstruction = estimator.inverse_transform(estimator.transform(X))
+        assert 0.01 * magnitude < np.abs(reconstruction).max() < 10 * magnitude
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_values_beyond_the_largest_magnitude_are_rejected_before_training(case, monkeypatch):
+    """The issue's reproduction, a column of +-1e308, failed only after
+    training had started ("Training diverged ...")."""
+    estimator, X, y, methods = case()
+    X[:, 1] = np.where(np.arange(len(X)) % 2, 1e308, -1e308)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(Trainer, "train_epoch", no_training)
+    with pytest.raises(ValueError, match="magnitude"):
+        estimator.fit(X, y)
+    with pytest.raises(NotFittedError):
+        outputs(estimator, X, methods[:1])
+
+
+def test_refit_data_beyond_the_model_units_is_rejected_before_training(monkeypatch):
+    """A warm-started fit reuses the first fit's scaling: data that
+    overflows float32 in those units fails up front, the model unchanged."""
+    estimator, X, _, methods = transformer_case()
+    fit_quietly(estimator, X, None)
+    expected = outputs(estimator, X, methods)
+    estimator.set_params(warm_start=True)
+    monkeypatch.setattr(Trainer, "train_epoch", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="first fit"):
+        estimator.fit(X * 1e60)
+    for method, values in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(values, expected[method])
+
+
+def test_standardisation_of_huge_and_tiny_features():
+    from skvae._base import standardisation
+
+    rng = np.random.RandomState(0)
+    base = rng.standard_normal((50, 1)) + 2.0
+    for magnitude in [1e-300, 1e-160, 1e-30, 1.0, 1e30, 1e160, 1e299]:
+        shift, scale = standardisation(base * magnitude, "gaussian")
+        np.testing.assert_allclose(shift / magnitude, base.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(scale / magnitude, base.std(0), rtol=1e-12)
+    # A huge constant keeps its model values small.
+    constant = np.full((10, 1), 3e299)
+    shift, scale = standardisation(constant, "gaussian")
+    assert np.abs((constant - shift) / scale).max() <= 1.0
