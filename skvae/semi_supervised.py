@@ -23,9 +23,20 @@ from ._base import (
     resolve_likelihood,
     standardisation,
 )
+from ._limits import check_network_size
 
 #: The label that marks an unlabeled row, as in sklearn.semi_supervised.
 UNLABELED = -1
+
+
+def _is_text_dtype(dtype):
+    """Whether ``dtype`` holds text only (numpy str or bytes, pandas "str"
+    or "string", a categorical of those), so never the integer -1."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "US"
+    if hasattr(dtype, "categories"):  # pandas categorical
+        return _is_text_dtype(dtype.categories.dtype)
+    return getattr(dtype, "type", None) in (str, bytes)
 
 
 class VAEClassifier(
@@ -193,8 +204,11 @@ class VAEClassifier(
     Notes
     -----
     With string labels, mark unlabeled rows by the integer -1 in an array
-    of dtype object (as for :class:`~sklearn.semi_supervised.SelfTrainingClassifier`);
-    in an array of strings every row is labeled.
+    of dtype object (as for :class:`~sklearn.semi_supervised.SelfTrainingClassifier`).
+    An array of strings (numpy, or a pandas Series of dtype "str",
+    "string" or a category of strings) cannot hold the integer -1, so every
+    row is labeled, and the string ``'-1'`` is rejected as a marker turned
+    into text.
 
     References
     ----------
@@ -442,10 +456,12 @@ class VAEClassifier(
         return index
 
     def _validate_fit_data(self, X, y, *, reset):
+        text = _is_text_dtype(getattr(y, "dtype", None))
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
-        if y.dtype.kind in "US":
-            # An array of strings holds no integer -1, so every row is labeled;
-            # "-1" is most likely a -1 turned into text by np.array.
+        if text or y.dtype.kind in "US":
+            # An array of strings (numpy or pandas; pandas' are converted to
+            # dtype object above) holds no integer -1, so every row is
+            # labeled; "-1" is most likely a -1 turned into text.
             if np.any(y == str(UNLABELED)):
                 raise ValueError(
                     "y is an array of strings containing '-1'. To mark unlabeled "
@@ -501,6 +517,8 @@ class VAEClassifier(
                 self.hidden_layer_sizes,
             ),
         }
+        # Absurd sizes fail here, before anything is allocated.
+        check_network_size(self._config, min(self.batch_size, X.shape[0]))
 
     def _training_arrays(self, X, y):
         # Training-only settings follow the current parameters at every fit.

@@ -15,6 +15,7 @@ from ._base import (
     resolve_likelihood,
     standardisation,
 )
+from ._limits import check_importance_samples, check_network_size
 from .nn.model import gaussian_kl
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
@@ -487,6 +488,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 self.hidden_layer_sizes,
             ),
         }
+        # Absurd sizes fail here, before anything is allocated.
+        check_network_size(self._config, min(self.batch_size, X.shape[0]))
+        check_importance_samples(self.n_importance_samples, self._config)
 
     def _training_arrays(self, X, y=None):
         return tuple(

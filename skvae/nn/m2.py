@@ -41,20 +41,29 @@ def _dropout(t, rate, generator):
     return t * keep / (1 - rate)
 
 
+class _Twice(nn.Module):
+    """Stand-in for an encoder's head: ``h -> concat(h, h)``."""
+
+    def forward(self, h):
+        return torch.cat([h, h], dim=-1)
+
+
 class _Features(nn.Module):
     """An encoder without its head: ``x -> h``.
 
     Every skvae encoder computes ``head(h(x))`` and splits it into mean and
-    log-variance; with the head replaced by the identity, the two halves
-    put back together are h(x), whatever the kind of network.
+    log-variance; with the head replaced by one that repeats h, either half
+    is h(x), whatever the kind of network and whatever the width of h (a
+    width of 1 cannot be split into two halves).
     """
 
     def __init__(self, encoder):
         super().__init__()
+        encoder.head = _Twice()
         self.encoder = encoder
 
     def forward(self, x):
-        return torch.cat(self.encoder(x), dim=-1)
+        return self.encoder(x)[0].contiguous()
 
 
 class M2(nn.Module):
@@ -145,7 +154,6 @@ class M2(nn.Module):
             **network_options,
         )
         n_hidden = encoder.head.in_features
-        encoder.head = nn.Identity()
         bounds = config.get("input_bounds")
         if bounds is not None:
             bounds = tuple(torch.tensor(b, dtype=torch.float32) for b in bounds)
