@@ -214,20 +214,94 @@ def standardisation(X, likelihood):
     n_features = X.shape[1]
     if likelihood != "gaussian":
         return np.zeros(n_features), np.ones(n_features)
+    _, mean, std = feature_moments(X)
+    return scaling_from_moments(mean, std)
+
+
+def feature_moments(X):
+    """Per feature: the number of observed (not NaN) values, their mean and
+    standard deviation (NaN where none is observed), in float64 and
+    without overflow for any finite X within ``MAX_MAGNITUDE``."""
     check_magnitude(X)
     with warnings.catch_warnings():
-        # A feature with no observed value (all NaN) gets shift 0, scale 1.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        shift = _nanmean_float64(X)
-        scale = _nanstd_float64(X, shift)
-    shift = np.where(np.isnan(shift), 0.0, shift)
-    # Constant up to rounding, relative to the feature's own magnitude, so
-    # that features measured in tiny units (1e-30) keep their variation;
-    # huge constants (1e300) get a scale of their rounding, so that their
-    # model values stay small.
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
+        mean = _nanmean_float64(X)
+        std = _nanstd_float64(X, mean)
+    count = X.shape[0] - np.count_nonzero(np.isnan(X), axis=0)
+    return count.astype(np.float64), mean, std
+
+
+def combine_moments(a, b):
+    """The (count, mean, std) of two sets of rows from those of each
+    (Chan et al.'s pairwise update, as StandardScaler.partial_fit), with
+    the spreads divided by their largest first so that nothing overflows."""
+    (n_a, mean_a, std_a), (n_b, mean_b, std_b) = a, b
+    n = n_a + n_b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w_a = np.where(n > 0, n_a / n, 0.0)
+        w_b = np.where(n > 0, n_b / n, 0.0)
+        mean_a0, mean_b0 = np.where(n_a > 0, mean_a, 0.0), np.where(n_b > 0, mean_b, 0.0)
+        std_a0, std_b0 = np.where(n_a > 0, std_a, 0.0), np.where(n_b > 0, std_b, 0.0)
+        delta = mean_b0 - mean_a0
+        mean = mean_a0 + delta * w_b
+        unit = np.maximum.reduce([std_a0, std_b0, np.abs(delta)])
+        unit = np.where(unit > 0, unit, 1.0)
+        variance = (
+            w_a * (std_a0 / unit) ** 2 + w_b * (std_b0 / unit) ** 2
+            + w_a * w_b * (delta / unit) ** 2
+        )
+    std = unit * np.sqrt(variance)
+    return n, np.where(n > 0, mean, np.nan), np.where(n > 0, std, np.nan)
+
+
+def scaling_from_moments(mean, std):
+    """Shift and scale of standardised features from their mean and
+    standard deviation. A feature with no observed value (NaN moments)
+    gets shift 0, scale 1; a constant one (up to rounding, relative to its
+    own magnitude, so that features measured in tiny units such as 1e-30
+    keep their variation) keeps scale 1, or for huge constants (1e300) the
+    size of their rounding, so that their model values stay small."""
+    shift = np.where(np.isnan(mean), 0.0, mean)
     rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(shift), np.finfo(np.float64).tiny)
-    scale = np.where(np.isnan(scale) | (scale <= rounding), np.maximum(rounding, 1.0), scale)
+    scale = np.where(np.isnan(std) | (std <= rounding), np.maximum(rounding, 1.0), std)
     return shift, scale
+
+
+def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale):
+    """The parameters (``state_to_numpy`` form) of a dense Gaussian VAE
+    re-expressed for features standardised with ``new_shift`` and
+    ``new_scale`` instead of ``shift`` and ``scale``, computing the same
+    function of the original units: the encoder's first layer reads
+    ``x_old = (x_new * new_scale + new_shift - shift) / scale``; the
+    decoder's output layer and the Gaussian's scales give
+    ``(out_old * scale + shift - new_shift) / new_scale`` and
+    ``sigma_old * scale / new_scale``. Returns a new dict."""
+    params = dict(params)
+    ratio = new_scale / scale  # x_old = ratio * x_new + offset
+    offset = (new_shift - shift) / scale
+    weight, bias = "encoder.body.0.weight", "encoder.body.0.bias"
+    if weight not in params:  # no hidden layer: the head reads x
+        weight, bias = "encoder.head.weight", "encoder.head.bias"
+    W = params[weight].astype(np.float64)
+    params[bias] = (params[bias] + W @ offset).astype(params[bias].dtype)
+    params[weight] = (W * ratio).astype(params[weight].dtype)
+    last = max(
+        (k for k in params if k.startswith("decoder.net.") and k.endswith(".weight")),
+        key=lambda k: int(k.split(".")[2]),
+    )
+    out_bias = last[: -len("weight")] + "bias"
+    W, b = params[last].astype(np.float64), params[out_bias].astype(np.float64)
+    params[last] = (W / ratio[:, None]).astype(params[last].dtype)
+    params[out_bias] = ((b - offset) / ratio).astype(params[out_bias].dtype)
+    # sigma = softplus(raw) + min_scale, min_scale as in likelihoods.Gaussian.
+    raw = params["likelihood.raw_scale"].astype(np.float64)
+    min_scale = 1e-3
+    sigma = (np.logaddexp(0.0, raw) + min_scale) / ratio
+    excess = np.maximum(sigma - min_scale, 1e-12)
+    params["likelihood.raw_scale"] = (excess + np.log(-np.expm1(-excess))).astype(
+        params["likelihood.raw_scale"].dtype
+    )
+    return params
 
 
 # "auto" picks Bernoulli for data in [0, 1] with at least this share of
@@ -374,6 +448,9 @@ class BaseVAE(BaseEstimator):
       whatever form the other hooks take.
     - ``_setup(X, y)`` (required; first fit only): preprocessing state and
       the module config ``self._config``.
+    - ``_update_preprocessing(X, y)``: later ``partial_fit`` calls: fold
+      X into the preprocessing state, keeping the model's function of the
+      original units (default: nothing).
     - ``_training_arrays(X, y)`` (required): the numpy arrays the module's
       ``training_loss`` takes, one row per sample.
     - ``_split(arrays, use_validation, seed)``: the training and validation
@@ -468,6 +545,8 @@ class BaseVAE(BaseEstimator):
         elif use_validation and self.validation_scores_ is None:
             # warm-started fit after partial_fit: start the validation history
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
+        elif incremental:
+            self._update_preprocessing(X, y)
         init_seed, shuffle_seed, split_seed = np.random.SeedSequence(
             [self._seed, self._n_fit_calls]
         ).generate_state(3)
@@ -490,6 +569,10 @@ class BaseVAE(BaseEstimator):
 
     def _after_training(self, X, y=None):
         """Hook: state computed from the trained model (default: none)."""
+
+    def _update_preprocessing(self, X, y=None):
+        """Hook: fold a later ``partial_fit`` batch into the preprocessing
+        state (default: none; the first batch's stays)."""
 
     def _split(self, arrays, use_validation, seed):
         n = arrays[0].shape[0]
@@ -724,6 +807,10 @@ class BaseVAE(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        from ._persistence import check_loaded_state
+
+        # The network is rebuilt from the file's config: check it first.
+        check_loaded_state(state, type(self).__name__)
         super().__setstate__(state)
         if getattr(self, "_params", None) is not None:
             self._inference = self._build_inference_module()

@@ -1,5 +1,7 @@
 """VAETransformer: a variational autoencoder as a drop-in for PCA."""
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
@@ -10,9 +12,13 @@ from ._base import (
     INFERENCE_BATCH_SIZE,
     BaseVAE,
     check_unit_interval,
+    combine_moments,
+    feature_moments,
+    rescale_dense_gaussian,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
     resolve_likelihood,
+    scaling_from_moments,
     standardisation,
 )
 from ._limits import check_importance_samples, check_network_size
@@ -20,6 +26,15 @@ from .nn.model import gaussian_kl
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
 _KL_ROWS = 2048
+
+
+# partial_fit warns of ordered batches when a batch of at least this many
+# rows has feature means at a mean squared distance of more than
+# _ORDERED_BATCHES standard errors from those of the rows seen before
+# (about 1 for random batches; 0.7-3 on digits and a drifting table
+# shuffled, 40-1,800 sorted by class or time).
+_MIN_ORDER_CHECK_ROWS = 10
+_ORDERED_BATCHES = 20.0
 
 
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
@@ -305,8 +320,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     def partial_fit(self, X, y=None):
         """Train for one epoch on X, continuing from the current state.
 
-        The first call sets up the model (feature scaling is estimated from
-        this first batch). No rows are held out for early stopping.
+        The first call sets up the model. Like ``StandardScaler.partial_fit``,
+        the feature scaling follows the running mean and standard deviation
+        of every row seen so far; after each batch the network is
+        re-expressed in the new units, so that what it has learnt is kept
+        (dense Gaussian models; convolutional ones keep the first batch's
+        scaling). The bounds on what the encoder reads widen to each
+        batch's range. No rows are held out for early stopping.
+
+        Gradient training assumes batches drawn at random: batches sorted
+        by time or class are learnt slowly and the earlier ones forgotten,
+        and a ``UserWarning`` says so when a batch's means lie far from
+        those seen before. :func:`~skvae.fit_streaming` shuffles rows
+        across batches.
 
         Parameters
         ----------
@@ -459,14 +485,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
         self.likelihood_ = resolve_likelihood(self.likelihood, X)
         check_unit_interval(X, self.likelihood_)
-        self._shift, self._scale = standardisation(X, self.likelihood_)
-        X_model = self._to_model_units(X)
-        observed = ~np.isnan(X_model)
-        # A feature never observed gets bounds around 0, what missing entries read as.
-        low = np.min(X_model, axis=0, initial=np.inf, where=observed)
-        high = np.max(X_model, axis=0, initial=-np.inf, where=observed)
-        low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)
-        width = high - low
+        # Kept for partial_fit, which updates the scaling batch by batch.
+        self._feature_moments = feature_moments(X)
+        if self.likelihood_ == "gaussian":
+            self._shift, self._scale = scaling_from_moments(*self._feature_moments[1:])
+        else:
+            self._shift, self._scale = standardisation(X, self.likelihood_)
+        low, high = self._input_bounds(X)
         n_features = X.shape[1]
         self._config = {
             "network": self.network,
@@ -478,7 +503,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             ),
             "activation": self.activation,
             "free_bits": float(self.free_bits),
-            "input_bounds": ((low - width).tolist(), (high + width).tolist()),
+            "input_bounds": (low.tolist(), high.tolist()),
             # Image shape, channels and the conv defaults; nothing for dense.
             **resolve_conv_layers(
                 self.network,
@@ -491,6 +516,77 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         # Absurd sizes fail here, before anything is allocated.
         check_network_size(self._config, min(self.batch_size, X.shape[0]))
         check_importance_samples(self.n_importance_samples, self._config)
+
+    def _input_bounds(self, X):
+        """Bounds on what the encoder reads of each feature (model units):
+        the range of X widened by its width on both sides. A feature never
+        observed gets bounds around 0, what missing entries read as."""
+        X_model = self._to_model_units(X)
+        observed = ~np.isnan(X_model)
+        low = np.min(X_model, axis=0, initial=np.inf, where=observed)
+        high = np.max(X_model, axis=0, initial=-np.inf, where=observed)
+        low, high = np.where(np.isfinite(low), low, 0.0), np.where(np.isfinite(high), high, 0.0)
+        width = high - low
+        return low - width, high + width
+
+    def _update_preprocessing(self, X, y=None):
+        """Later ``partial_fit`` batches: the feature scaling follows the
+        running mean and standard deviation of every row seen so far (dense
+        Gaussian models), and the input bounds widen to this batch's range.
+        The network is re-expressed in the new units so that its function
+        of the original units is unchanged: the first encoder layer and the
+        decoder's output layer and scales are affine in the feature units.
+        (Missing entries, which the encoder reads as 0 in model units, read
+        as the new mean.)"""
+        check_unit_interval(X, self.likelihood_)
+        shift, scale = self._shift, self._scale
+        batch = feature_moments(X)
+        self._warn_if_ordered(self._feature_moments, batch)
+        self._feature_moments = combine_moments(self._feature_moments, batch)
+        if self.likelihood_ == "gaussian":
+            if self._config["network"] == "dense":
+                new_shift, new_scale = scaling_from_moments(*self._feature_moments[1:])
+                self._params = rescale_dense_gaussian(
+                    self._params, shift, scale, new_shift, new_scale
+                )
+                self._shift, self._scale = new_shift, new_scale
+        # The bounds so far, in the new units, and this batch's.
+        low, high = (np.asarray(b) for b in self._config["input_bounds"])
+        to_new = lambda b: (b * scale + shift - self._shift) / self._scale  # noqa: E731
+        batch_low, batch_high = self._input_bounds(X)
+        low, high = np.minimum(to_new(low), batch_low), np.maximum(to_new(high), batch_high)
+        self._config = {**self._config, "input_bounds": (low.tolist(), high.tolist())}
+        self._params = {
+            **self._params,
+            "input_lower": low.astype(self._params["input_lower"].dtype),
+            "input_upper": high.astype(self._params["input_upper"].dtype),
+        }
+
+    def _warn_if_ordered(self, seen, batch):
+        """Warn (once per model) when a ``partial_fit`` batch's feature means
+        lie far from those of the rows seen before, as when batches come
+        sorted by time or class: the mean squared number of standard errors
+        between them is about 1 for batches drawn at random."""
+        if getattr(self, "_ordered_batches_warned", False):
+            return
+        (n_seen, mean_seen, std_seen), (n_batch, mean_batch, _) = seen, batch
+        usable = (std_seen > 0) & (n_seen > 1) & (n_batch > 1)
+        if not usable.any() or n_batch[usable].min() < _MIN_ORDER_CHECK_ROWS:
+            return
+        error = (mean_batch[usable] - mean_seen[usable]) / std_seen[usable]
+        distance = float(np.mean(error**2 * n_batch[usable]))
+        if distance > _ORDERED_BATCHES:
+            self._ordered_batches_warned = True
+            warnings.warn(
+                "This partial_fit batch's feature means lie far from those of the "
+                f"rows seen before (mean squared distance {distance:.0f} standard "
+                "errors, about 1 for batches drawn at random): the batches seem to "
+                "come in order (sorted by time or class). The feature scaling "
+                "follows every row seen, but gradient training learns slowly from "
+                "ordered batches and forgets the earlier ones: shuffle the rows "
+                "across batches (skvae.fit_streaming does).",
+                UserWarning,
+            )
 
     def _training_arrays(self, X, y=None):
         return tuple(
