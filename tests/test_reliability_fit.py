@@ -485,3 +485,62 @@ def test_partial_fit_widens_the_bounds_of_image_pixels():
     assert vae.likelihood_ == "bernoulli"
     assert vae._config["input_bounds"][1][0] >= 1.0
     assert vae._inference.input_upper[0] >= 1.0
+
+
+# ------------------------------------------- Ctrl-C in the windows around training
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_interrupt_while_building_the_inference_network_keeps_the_previous_model(
+    case, monkeypatch
+):
+    estimator, X, y, methods = case()
+    fit_quietly(estimator, X, y)
+    expected = outputs(estimator, X, methods)
+    state = pickle.dumps(estimator)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(estimator), "_build_inference_module", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        estimator.fit(*case(seed=4, scale=5.0)[1:3])
+    monkeypatch.undo()
+    assert pickle.dumps(estimator) == state
+    for method, values in outputs(estimator, X, methods).items():
+        np.testing.assert_array_equal(values, expected[method])
+
+
+def _mixed_table(n=80):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    t = rng.standard_normal(n)
+    frame = pd.DataFrame({
+        "a": t + 0.1 * rng.standard_normal(n),
+        "b": np.sin(t),
+        "level": np.where(t > 0.3, "high", np.where(t < -0.3, "low", "mid")),
+    })
+    frame.loc[rng.uniform(size=n) < 0.2, "a"] = np.nan
+    frame.loc[rng.uniform(size=n) < 0.2, "level"] = np.nan
+    return frame
+
+
+def test_interrupt_in_the_first_calibration_epoch_keeps_the_previous_state(monkeypatch):
+    frame = _mixed_table()
+    imputer = VAEImputer(max_iter=3, hidden_layer_sizes=(8,), random_state=0)
+    _fail_in_epoch(monkeypatch, 4, KeyboardInterrupt())  # epoch 1 of calibration model 1
+    with pytest.raises(KeyboardInterrupt):
+        imputer.fit(frame)
+    with pytest.raises(NotFittedError):
+        imputer.transform(frame)
+
+
+def test_interrupt_later_in_calibration_keeps_the_model_without_calibration(monkeypatch):
+    frame = _mixed_table()
+    imputer = VAEImputer(max_iter=3, hidden_layer_sizes=(8,), random_state=0)
+    _fail_in_epoch(monkeypatch, 5, KeyboardInterrupt())  # epoch 2 of calibration model 1
+    with pytest.warns(UserWarning, match="Calibration interrupted"):
+        imputer.fit(frame)
+    assert imputer.n_iter_ == 3
+    assert (imputer.category_shrinkage_ == 0).all()
+    assert not imputer.transform(frame).isna().any().any()
