@@ -34,3 +34,13 @@ def _fresh_interrupt_window(monkeypatch):
     from skvae.nn import train
 
     monkeypatch.setattr(train, "_last_absorbed_interrupt", -math.inf)
+
+
+def estimator_classes():
+    """The public estimator classes: the names in ``skvae.__all__`` that are
+    classes. Tests that cover every estimator take them from here."""
+    import inspect
+
+    import skvae
+
+    return [obj for name in skvae.__all__ if inspect.isclass(obj := getattr(skvae, name))]

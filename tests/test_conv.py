@@ -178,7 +178,16 @@ def test_grid_search_over_network_beta_and_n_components(digits):
         grid.fit(digits[:120])
     scores = grid.cv_results_["mean_test_score"]
     assert len(scores) == 8 and np.isfinite(scores).all()
-    assert clone(grid.best_estimator_).get_params()["network"] in ("dense", "conv")
+    # Each candidate trained the network it was given: a dense and a conv
+    # model with the same other parameters score differently, and the refit
+    # model is of the kind chosen.
+    network = grid.cv_results_["param_network"]
+    assert np.all(scores[network == "dense"] != scores[network == "conv"])
+    best = grid.best_estimator_
+    assert best._config["network"] == grid.best_params_["network"]
+    has_conv = any(isinstance(m, torch.nn.Conv2d) for m in best._inference.modules())
+    assert has_conv == (grid.best_params_["network"] == "conv")
+    assert clone(best).get_params()["network"] == grid.best_params_["network"]
 
 
 # ---------------------------------------------------------------- errors

@@ -323,7 +323,12 @@ def test_grid_search_over_beta_and_n_components(blobs):
         grid.fit(blobs)
     scores = grid.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and len(scores) == 4
-    assert grid.best_params_["n_components"] in (1, 3)
+    # The held-out score ranks the models with no custom scorer: the data
+    # have more than one dimension of structure, so at each beta three
+    # components beat one.
+    n_components = grid.cv_results_["param_n_components"]
+    assert np.all(scores[n_components == 3] > scores[n_components == 1])
+    assert grid.best_params_["n_components"] == 3
 
 
 def test_semi_supervised_y_is_accepted_and_ignored(blobs):
