@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._limits import check_importance_samples
 from .nn import Trainer, model_from_config
 from .nn.likelihoods import LIKELIHOODS
 from .nn.networks import ACTIVATIONS
@@ -27,6 +28,7 @@ from .nn.train import (
     StoppingRule,
     deferred_interrupts,
     numpy_to_state,
+    prepare_torch,
     run_epochs,
     state_to_numpy,
 )
@@ -509,6 +511,7 @@ class BaseVAE(BaseEstimator):
         that absorb it) leaves the estimator exactly as it was: unfitted
         after a failed first fit, the previous model after a failed refit.
         """
+        prepare_torch()
         previous = self._state_copy()
         try:
             return self._fit_steps(X, y, incremental=incremental)
@@ -776,6 +779,7 @@ class BaseVAE(BaseEstimator):
         model), so that each row's result is deterministic and independent
         of the batch; on the device and in the dtype of ``module`` (by
         default the inference network)."""
+        check_importance_samples(n_samples, self._config)
         module = self._inference if module is None else module
         param = next(module.parameters())
         generator = torch.Generator().manual_seed(self._seed)
@@ -809,6 +813,7 @@ class BaseVAE(BaseEstimator):
     def __setstate__(self, state):
         from ._persistence import check_loaded_state
 
+        prepare_torch()
         # The network is rebuilt from the file's config: check it first.
         check_loaded_state(state, type(self).__name__)
         super().__setstate__(state)

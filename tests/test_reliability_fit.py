@@ -191,6 +191,7 @@ def test_interrupt_while_building_the_optimiser_is_held_until_it_is_built(monkey
         return optimizer
 
     monkeypatch.setattr(torch.optim, "Adam", adam)
+    monkeypatch.setattr(train_module, "_torch_ready", False)  # as in a new process
     estimator, X, _, methods = transformer_case()
     with pytest.raises(KeyboardInterrupt):
         estimator.fit(X)
@@ -544,3 +545,39 @@ def test_interrupt_later_in_calibration_keeps_the_model_without_calibration(monk
     assert imputer.n_iter_ == 3
     assert (imputer.category_shrinkage_ == 0).all()
     assert not imputer.transform(frame).isna().any().any()
+
+
+_LAZY_IMPORT_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    import numpy as np
+    from skvae import VAETransformer
+
+    X = np.random.RandomState(0).standard_normal((50, 3))
+    threading.Timer(float(sys.argv[1]), lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    vae = VAETransformer(2, max_iter=3)
+    try:
+        vae.fit(X)
+    except KeyboardInterrupt:
+        print("interrupted, fitted:", hasattr(vae, "n_iter_"))
+    vae.fit(X)
+    print("second fit:", np.isfinite(vae.transform(X)).all())
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a child process")
+@pytest.mark.parametrize("delay", [0.2, 0.7])
+def test_ctrl_c_during_the_first_fit_of_a_process_leaves_torch_usable(tmp_path, delay):
+    """The first fit of a process imports about 800 modules of torch lazily
+    (over a second): a real SIGINT in that window used to leave torch
+    half-imported ("module 'sympy' has no attribute 'core'") and every
+    later fit failing."""
+    script = tmp_path / "lazy.py"
+    script.write_text(_LAZY_IMPORT_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", str(script), str(delay)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert "second fit: True" in result.stdout, result.stderr[-2000:]
+    assert "fitted: True" not in result.stdout

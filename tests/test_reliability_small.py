@@ -142,10 +142,6 @@ def test_absurd_sizes_fail_with_a_clear_error_before_allocating():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs check_importance_samples in BaseVAE._importance_noise (skvae/_base.py)",
-)
 def test_absurd_n_importance_samples_set_after_fit_fails_at_score(blobs):
     vae = VAETransformer(2, hidden_layer_sizes=(8,), **TINY).fit(blobs)
     vae.set_params(n_importance_samples=10**12)
