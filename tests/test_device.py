@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from skvae import VAEClassifier, VAEImputer, VAETransformer
+from conftest import estimator_classes
+from skvae import VAETransformer
 from skvae._base import resolve_device
 from skvae.nn import Trainer
 
@@ -55,7 +56,7 @@ def _data(name, n):
     return X, None
 
 
-ESTIMATORS = {"VAETransformer": VAETransformer, "VAEImputer": VAEImputer, "VAEClassifier": VAEClassifier}
+ESTIMATORS = {cls.__name__: cls for cls in estimator_classes()}
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -120,15 +121,8 @@ def test_model_fitted_for_a_gpu_loads_and_runs_on_cpu(device, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize(
-    "name",
-    [
-        "VAETransformer",
-        "VAEImputer",
-        # On an accelerator M2 decodes every (row, class) pair: fixed shapes.
-        "VAEClassifier",
-    ],
-)
+# On an accelerator M2 decodes every (row, class) pair: fixed shapes.
+@pytest.mark.parametrize("name", ESTIMATORS)
 def test_gpu_synchronisations_do_not_grow_with_steps(name):
     """On a GPU torch reports every synchronising operation, those inside
     kernels included: eight times the steps must give the same number."""

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import skvae
+from conftest import estimator_classes
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -44,7 +45,7 @@ def _set_default(cls, name, value):
 def quick_defaults():
     undo = [
         _set_default(cls, "max_iter", 2)
-        for cls in (skvae.VAETransformer, skvae.VAEImputer, skvae.VAEClassifier)
+        for cls in estimator_classes()
     ]
     yield
     for u in undo:

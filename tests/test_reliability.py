@@ -277,3 +277,10 @@ def test_auto_precision_is_bfloat16_for_large_networks_on_native_hardware(monkey
     monkeypatch.setattr(_base, "_native_bfloat16", lambda device: False)
     assert _base.training_autocast_dtype("auto", large) is None
     assert _base.training_autocast_dtype("bfloat16", small) is torch.bfloat16
+
+
+def test_the_cases_cover_every_estimator():
+    """A new public estimator must get a case here."""
+    from conftest import estimator_classes
+
+    assert {type(case()[0]) for case in CASES} == set(estimator_classes())

@@ -581,3 +581,10 @@ def test_ctrl_c_during_the_first_fit_of_a_process_leaves_torch_usable(tmp_path, 
     )
     assert "second fit: True" in result.stdout, result.stderr[-2000:]
     assert "fitted: True" not in result.stdout
+
+
+def test_the_cases_cover_every_estimator():
+    """A new public estimator must get a case here."""
+    from conftest import estimator_classes
+
+    assert {type(case()[0]) for case in CASES} == set(estimator_classes())
