@@ -256,6 +256,13 @@ def combine_moments(a, b):
     return n, np.where(n > 0, mean, np.nan), np.where(n > 0, std, np.nan)
 
 
+def varies(mean, std):
+    """Whether each feature varies beyond rounding (see
+    ``scaling_from_moments``); False where nothing is observed."""
+    rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(mean), np.finfo(np.float64).tiny)
+    return ~np.isnan(std) & (std > rounding)
+
+
 def scaling_from_moments(mean, std):
     """Shift and scale of standardised features from their mean and
     standard deviation. A feature with no observed value (NaN moments)
@@ -265,11 +272,18 @@ def scaling_from_moments(mean, std):
     size of their rounding, so that their model values stay small."""
     shift = np.where(np.isnan(mean), 0.0, mean)
     rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(shift), np.finfo(np.float64).tiny)
-    scale = np.where(np.isnan(std) | (std <= rounding), np.maximum(rounding, 1.0), std)
+    scale = np.where(varies(shift, std), std, np.maximum(rounding, 1.0))
     return shift, scale
 
 
-def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale):
+# Rescaling ratios beyond these reset a feature's weights instead (see
+# rescale_dense_gaussian): float32 weights cannot absorb them.
+_RESCALE_RATIOS = (1e-12, 1e12)
+# Initial scale of the Gaussian likelihood (its min_scale is 1e-3).
+_GAUSSIAN_MIN_SCALE = 1e-3
+
+
+def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale, learnt):
     """The parameters (``state_to_numpy`` form) of a dense Gaussian VAE
     re-expressed for features standardised with ``new_shift`` and
     ``new_scale`` instead of ``shift`` and ``scale``, computing the same
@@ -277,14 +291,22 @@ def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale):
     ``x_old = (x_new * new_scale + new_shift - shift) / scale``; the
     decoder's output layer and the Gaussian's scales give
     ``(out_old * scale + shift - new_shift) / new_scale`` and
-    ``sigma_old * scale / new_scale``. Returns a new dict."""
+    ``sigma_old * scale / new_scale``.
+
+    Features not ``learnt`` (constant in the rows seen so far, where the
+    old scale was a convention) and those whose scale changes by more than
+    ``_RESCALE_RATIOS`` start afresh instead: the encoder ignores them
+    (as it did, since they were constant), the decoder predicts their old
+    value with the likelihood's initial scale. Returns a new dict."""
     params = dict(params)
     ratio = new_scale / scale  # x_old = ratio * x_new + offset
     offset = (new_shift - shift) / scale
+    keep = learnt & (ratio > _RESCALE_RATIOS[0]) & (ratio < _RESCALE_RATIOS[1])
+    ratio, offset = np.where(keep, ratio, 1.0), np.where(keep, offset, 0.0)
     weight, bias = "encoder.body.0.weight", "encoder.body.0.bias"
     if weight not in params:  # no hidden layer: the head reads x
         weight, bias = "encoder.head.weight", "encoder.head.bias"
-    W = params[weight].astype(np.float64)
+    W = params[weight].astype(np.float64) * keep
     params[bias] = (params[bias] + W @ offset).astype(params[bias].dtype)
     params[weight] = (W * ratio).astype(params[weight].dtype)
     last = max(
@@ -293,13 +315,15 @@ def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale):
     )
     out_bias = last[: -len("weight")] + "bias"
     W, b = params[last].astype(np.float64), params[out_bias].astype(np.float64)
-    params[last] = (W / ratio[:, None]).astype(params[last].dtype)
-    params[out_bias] = ((b - offset) / ratio).astype(params[out_bias].dtype)
-    # sigma = softplus(raw) + min_scale, min_scale as in likelihoods.Gaussian.
+    old_value = (shift - new_shift) / new_scale
+    params[last] = np.where(keep[:, None], W / ratio[:, None], 0.0).astype(params[last].dtype)
+    params[out_bias] = np.where(keep, (b - offset) / ratio, old_value).astype(
+        params[out_bias].dtype
+    )
+    # sigma = softplus(raw) + min_scale, as in likelihoods.Gaussian.
     raw = params["likelihood.raw_scale"].astype(np.float64)
-    min_scale = 1e-3
-    sigma = (np.logaddexp(0.0, raw) + min_scale) / ratio
-    excess = np.maximum(sigma - min_scale, 1e-12)
+    sigma = np.where(keep, (np.logaddexp(0.0, raw) + _GAUSSIAN_MIN_SCALE) / ratio, 1.0)
+    excess = np.maximum(sigma - _GAUSSIAN_MIN_SCALE, 1e-12)
     params["likelihood.raw_scale"] = (excess + np.log(-np.expm1(-excess))).astype(
         params["likelihood.raw_scale"].dtype
     )
@@ -559,10 +583,10 @@ class BaseVAE(BaseEstimator):
         for array in arrays:
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise ValueError(
-                    "X has values too far from those of the first fit for the "
-                    "model's units (they overflow float32 once scaled by the "
-                    "feature scaling of the first fit). Rescale X, or fit a new "
-                    "model (warm_start=False)."
+                    "X has feature values too far from those of the first fit "
+                    "for the model's units (they overflow float32 once scaled by "
+                    "the feature scaling of the first fit). Rescale X, or fit a "
+                    "new model (warm_start=False)."
                 )
         train, val = self._split(arrays, use_validation, split_seed)
         self._train(train, val, device, init_seed, shuffle_seed, incremental)

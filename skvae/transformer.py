@@ -20,6 +20,7 @@ from ._base import (
     resolve_likelihood,
     scaling_from_moments,
     standardisation,
+    varies,
 )
 from ._limits import check_importance_samples, check_network_size
 from .nn.model import gaussian_kl
@@ -542,12 +543,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         shift, scale = self._shift, self._scale
         batch = feature_moments(X)
         self._warn_if_ordered(self._feature_moments, batch)
+        learnt = varies(*self._feature_moments[1:])
         self._feature_moments = combine_moments(self._feature_moments, batch)
         if self.likelihood_ == "gaussian":
             if self._config["network"] == "dense":
                 new_shift, new_scale = scaling_from_moments(*self._feature_moments[1:])
                 self._params = rescale_dense_gaussian(
-                    self._params, shift, scale, new_shift, new_scale
+                    self._params, shift, scale, new_shift, new_scale, learnt
                 )
                 self._shift, self._scale = new_shift, new_scale
         # The bounds so far, in the new units, and this batch's.

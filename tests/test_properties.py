@@ -27,6 +27,7 @@ PATTERNS = [
     "all_nan",
     "inf_cell",
 ]
+MAGNITUDES = [1e-300, 1e-30, 1e-6, 1.0, 1e6, 1e30, 1e154, 1e200, 1e300, 1e308]
 # Words an error message must contain one of (as the start of a word, so
 # that "class" is not found in "VAEClassifier"): it names the problem.
 NAMES = [
@@ -40,11 +41,15 @@ NAMED = re.compile(r"\b(" + "|".join(NAMES) + ")")
 def tables(draw):
     n = draw(st.integers(1, 14))
     d = draw(st.integers(1, 6))
-    magnitude = draw(st.sampled_from([1e-30, 1e-6, 1.0, 1e6, 1e30]))
+    # Across float64's range: squares overflow from about 1e154, and values
+    # beyond skvae._base.MAX_MAGNITUDE (1e300) must be refused by name.
+    magnitude = draw(st.sampled_from(MAGNITUDES))
     dtype = draw(st.sampled_from(DTYPES))
     pattern = draw(st.sampled_from(PATTERNS))
     rng = np.random.RandomState(draw(st.integers(0, 2**16)))
     X = rng.standard_normal((n, d))
+    if magnitude > 1e300:
+        X = np.tanh(X)  # within (-1, 1): finite at magnitude 1e308
     if pattern == "constant_column":
         X[:, 0] = 3.0
     elif pattern == "duplicated_rows":
@@ -144,5 +149,50 @@ def test_classifier_on_any_table(X, labels):
     def run(X):
         clf = VAEClassifier(1, **TINY).fit(X, y)
         return {"predict_proba": clf.predict_proba(X), "transform": clf.transform(X)}
+
+    check(run, X)
+
+
+@st.composite
+def ordered_chunks(draw):
+    """A finite table of at least 4 rows, across float64's range, sorted by
+    one feature (as data sorted by time), in 2 to 4 chunks."""
+    n = draw(st.integers(4, 40))
+    d = draw(st.integers(1, 4))
+    magnitude = draw(st.sampled_from(MAGNITUDES))
+    rng = np.random.RandomState(draw(st.integers(0, 2**16)))
+    X = np.tanh(rng.standard_normal((n, d))) * magnitude
+    if draw(st.booleans()):
+        X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    key = np.nan_to_num(X[:, draw(st.integers(0, d - 1))], nan=0.0)
+    X = X[np.argsort(key, kind="stable")]
+    return np.array_split(X, draw(st.integers(2, 4)))
+
+
+@PROPERTY_SETTINGS
+@given(chunks=ordered_chunks())
+def test_transformer_partial_fit_on_ordered_chunks(chunks):
+    """Chunks sorted by a feature: partial_fit either refuses by name or
+    gives finite outputs, and a Gaussian model's scaling is that of every
+    row seen (not the first chunk's)."""
+    from skvae._base import standardisation
+
+    X = np.vstack(chunks)
+
+    def run(X):
+        vae = VAETransformer(1, **TINY)
+        for chunk in chunks:
+            vae.partial_fit(chunk)
+        Z = vae.transform(X)
+        if vae.likelihood_ == "gaussian":
+            shift, scale = standardisation(X, "gaussian")
+            np.testing.assert_allclose(vae._shift, shift, rtol=1e-9, atol=1e-300)
+            np.testing.assert_allclose(vae._scale, scale, rtol=1e-9)
+        return {
+            "transform": Z,
+            "inverse_transform": vae.inverse_transform(Z),
+            "score_samples": vae.score_samples(X),
+            "sample": vae.sample(2),
+        }
 
     check(run, X)
