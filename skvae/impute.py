@@ -28,10 +28,21 @@ from ._base import (
     resolve_hidden_layer_sizes,
     standardisation,
 )
+from .nn.model import _PROPOSAL_SCALE
 from .nn.train import Schedule
 
-# Latent draws (rows x importance samples) per batch when imputing.
-_IMPUTE_DRAWS_PER_BATCH = 2**17
+# Values per batch when imputing: rows x importance draws x the widest
+# layer (at least 128 wide), which bounds the memory of each tensor at 64 MB
+# in single precision whatever the number of levels of the categorical
+# columns (the decoder outputs one logit per level).
+_IMPUTE_VALUES_PER_BATCH = 2**17 * 128
+_MIN_LAYER_WIDTH = 128
+# A categorical column looks like an identifier (and is warned about at
+# fit) when it has more than _ID_MIN_LEVELS levels and more levels than
+# _ID_LEVEL_SHARE of its observed entries.
+_ID_MIN_LEVELS, _ID_LEVEL_SHARE = 50, 0.9
+# The state key that stands for missing_values=pandas.NA in saved files.
+_PANDAS_NA_FLAG = "_missing_values_is_pandas_na"
 # The "auto" settings: those of small tables up to _SMALL rows, those of
 # large tables from _LARGE rows on, geometrically in between.
 _SMALL, _LARGE = 2000, 10000
@@ -103,11 +114,16 @@ def _unique_levels(values):
 class _Table:
     """An input table split into its columns' values and its missing mask."""
 
-    def __init__(self, columns, missing, frame, numeric_array):
+    def __init__(self, columns, missing, frame, numeric_array, dtype=None):
         self.columns = columns  # list of 1-D arrays (float for numeric columns)
         self.missing = missing  # bool (n_samples, n_features)
         self.frame = frame  # the DataFrame given, or None
         self.numeric_array = numeric_array  # the validated 2-D float array, or None
+        self.dtype = dtype  # the dtype of the array given, or None
+
+    def column_dtype(self, j):
+        """The dtype column j came with (None for a list)."""
+        return self.frame.dtypes.iloc[j] if self.frame is not None else self.dtype
 
     @property
     def n_samples(self):
@@ -132,9 +148,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
     ``fit``: the most probable one once the model's probabilities are
     calibrated out of sample (``calibrate_categories``). Observed entries
     are never changed. A DataFrame in gives a
-    DataFrame out, with the same index, column names and dtypes (numeric
-    columns of an integer dtype come back as float64, since imputed values
-    are not whole numbers).
+    DataFrame out, with the same index, column names and dtypes; a float32
+    or integer array keeps its dtype too. The imputed values of an integer
+    column (numpy, or pandas nullable ``Int64``, ...) are rounded to the
+    nearest integer the dtype holds.
 
     Cost: the "auto" settings give small tables (up to 2,000 rows) what
     imputes best, as in MIWAE: 400 epochs of a 20-draw bound on a network
@@ -149,8 +166,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
     ----------
     missing_values : int, float, str, np.nan, None or pandas.NA, default=np.nan
         The placeholder for missing values. With np.nan or pandas.NA, every
-        NaN, None and pandas.NA counts as missing; in categorical columns
-        they always do.
+        NaN, None and pandas.NA counts as missing (in object arrays too); in
+        categorical columns they always do. Features with no observed value
+        in ``fit`` are dropped by ``transform``, with a warning (see
+        ``keep_empty_features``), as sklearn's imputers do.
 
     categorical_features : "from_dtype", None or array-like, default="from_dtype"
         Which columns hold categories.
@@ -159,7 +178,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
           category, string or bool; none for an array.
         - None: no column.
         - array-like of int, of str (column names) or of bool (one per
-          column): those columns.
+          column): those columns. Integers are positions, except in a
+          DataFrame that has integer column labels, where they are labels
+          (as in ``X[...]``; read as positions they would pick other
+          columns than the ones so labelled); there, a boolean mask selects
+          by position.
+
+        A categorical column with more than 50 levels, more than 90% of its
+        observed entries, looks like an identifier (the rest of a row cannot
+        predict it) and gives a ``UserWarning`` in ``fit``. Imputation
+        batches hold fewer rows the more levels there are, so that its
+        memory does not grow with them; its time does.
 
     add_indicator : bool, default=False
         Append a :class:`~sklearn.impute.MissingIndicator` of the features
@@ -464,12 +493,24 @@ class VAEImputer(TransformerMixin, BaseVAE):
         -------
         X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
             X with its holes filled, without the features that were empty
-            in ``fit`` (unless ``keep_empty_features``), followed by the
-            missing indicator (if ``add_indicator``). A DataFrame when X is
-            one.
+            in ``fit`` (unless ``keep_empty_features``; a warning names
+            them), followed by the missing indicator (if ``add_indicator``).
+            A DataFrame when X is one, with its dtypes; else an array:
+            float32 and integer arrays keep their dtype (imputations rounded
+            to integers), other numbers give float64, and categories that
+            are not numbers an object array.
         """
         check_is_fitted(self)
         table = self._check_table(X, reset=False)
+        skipped = np.setdiff1d(np.arange(len(table.columns)), self._kept_features)
+        if skipped.size:
+            names = getattr(self, "feature_names_in_", None)
+            warnings.warn(
+                "Skipping features without any observed values: "
+                f"{skipped if names is None else names[skipped]}. At least one "
+                "non-missing value is needed for imputation with VAEImputer.",
+                UserWarning,
+            )
         X_model, observed, unseen = self._encode(table)
         if unseen:
             warnings.warn(
@@ -527,6 +568,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
             categorical = self._categorical_mask(X)
         else:
             categorical = self.categorical_features_
+        dtype = X.dtype if isinstance(X, np.ndarray) else None
+        if dtype == object:
+            # None and pandas.NA are missing, as NaN (float() rejects pandas.NA).
+            X = np.where(_isna(X), np.nan, X)
         if not (categorical is not None and categorical.any()) and not (
             frame is not None and any(_categorical_dtype(d) for d in frame.dtypes)
         ):
@@ -554,7 +599,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             if reset:
                 self.categorical_features_ = np.zeros(values.shape[1], dtype=bool)
             columns = [values[:, j] for j in range(values.shape[1])]
-            return _Table(columns, missing, frame, values)
+            return _Table(columns, missing, frame, values, dtype)
 
         if frame is not None:
             validate_data(self, X, skip_check_array=True, reset=reset)
@@ -587,15 +632,21 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 column, hole = self._numeric_column(column, j, nan_marker)
             columns.append(column)
             missing.append(hole)
-        return _Table(columns, np.column_stack(missing), frame, None)
+        return _Table(columns, np.column_stack(missing), frame, None, dtype)
 
     def _numeric_column(self, column, j, nan_marker):
         name = self._feature_name(j)
+        if column.dtype.kind == "c" or (
+            column.dtype == object and any(isinstance(v, complex) for v in column)
+        ):
+            # Casting would drop the imaginary part with only a ComplexWarning.
+            raise ValueError(f"Complex data not supported: column {name} holds complex numbers.")
         try:
-            if hasattr(column, "to_numpy"):
+            if column.dtype == object:
+                column = np.asarray(column, dtype=object)
+                values = np.where(_isna(column), np.nan, column).astype(np.float64)
+            elif hasattr(column, "to_numpy"):
                 values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-            elif column.dtype == object:
-                values = np.array([np.nan if v is None else v for v in column], dtype=np.float64)
             else:
                 values = np.asarray(column, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -643,6 +694,20 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 raise ValueError(f"categorical_features names unknown columns {unknown}.")
             mask[[names.index(str(s)) for s in spec]] = True
             return mask
+        if spec.dtype.kind in ("i", "u") and _is_dataframe(X) and _integer_labels(X.columns):
+            # Integers are labels here, as in X[...]: read as positions, they
+            # would pick other columns than the ones so labelled.
+            labels = X.columns.tolist()
+            unknown = [int(s) for s in spec.ravel() if int(s) not in labels]
+            if unknown:
+                raise ValueError(
+                    f"categorical_features lists {unknown}, not among the column "
+                    "labels of X: in a DataFrame with integer column labels, "
+                    "integers in categorical_features are labels, not positions "
+                    "(a boolean mask selects columns by position)."
+                )
+            mask[[labels.index(int(s)) for s in spec.ravel()]] = True
+            return mask
         if spec.dtype.kind in ("i", "u"):
             if spec.min() < -n_features or spec.max() >= n_features:
                 raise ValueError(
@@ -677,7 +742,18 @@ class VAEImputer(TransformerMixin, BaseVAE):
         for j, column in enumerate(table.columns):
             values = column[observed[:, j]]
             if self.categorical_features_[j]:
-                self.categories_.append(_unique_levels(values) if values.size else np.array([], dtype=object))
+                levels = _unique_levels(values) if values.size else np.array([], dtype=object)
+                self.categories_.append(levels)
+                if levels.size > _ID_MIN_LEVELS and levels.size > _ID_LEVEL_SHARE * values.size:
+                    warnings.warn(
+                        f"Column {self._feature_name(j)} has {levels.size} levels among "
+                        f"{values.size} observed entries: it looks like an identifier, "
+                        "not a category. The rest of a row cannot predict it, a hole "
+                        "in it gets one of the levels seen in fit, and imputing costs "
+                        "time in proportion to its levels. Drop it, or leave it out "
+                        "of categorical_features if it holds numbers.",
+                        UserWarning,
+                    )
             elif values.size:
                 shift, scale = standardisation(values.reshape(-1, 1), "gaussian")
                 self._shift[j], self._scale[j] = shift[0], scale[0]
@@ -884,10 +960,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
         k = self.n_importance_samples_
         eps = self._importance_noise(k, module)
         return self._map_batches(
-            lambda x, m: module.predictive_statistics(x, m, eps),
+            lambda x, m: _predictive_statistics(module, x, m, eps),
             X_model,
             observed,
-            batch_size=max(1, _IMPUTE_DRAWS_PER_BATCH // k),
+            batch_size=self._imputation_batch_size(k),
             module=module,
         )
 
@@ -955,12 +1031,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
         module = self._imputation_module()
         param = next(module.parameters())
         k = self.n_importance_samples_
-        per_batch = max(1, _IMPUTE_DRAWS_PER_BATCH // k)
+        per_batch = self._imputation_batch_size(k)
         n_components = self._config["n_components"]
         if not self.sample_posterior:
             eps = self._importance_noise(k, module)
             shrinkage = self._shrinkage(module)
-            fn = lambda x, m: module.impute(x, m, eps, shrinkage=shrinkage)  # noqa: E731
+            fn = lambda x, m: _point_imputation(module, x, m, eps, shrinkage)  # noqa: E731
         else:
             seed = draw_seed(self.random_state)
             generator = torch.Generator(param.device).manual_seed(seed)
@@ -983,6 +1059,21 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     def _imputation_module(self):
         return self._inference
+
+    def _imputation_batch_size(self, n_draws):
+        """Rows per batch when imputing with ``n_draws`` draws per row: rows
+        x draws x the widest layer stays within _IMPUTE_VALUES_PER_BATCH
+        (at least one row), so that a categorical column of many levels
+        (one logit each, padded to the most levels per column) takes
+        smaller batches rather than more memory."""
+        config = self._config
+        widths = [_MIN_LAYER_WIDTH, config["n_features"], *config["hidden_layer_sizes"]]
+        if isinstance(config["likelihood"], list):
+            parts = {part["kind"]: part for part in config["likelihood"]}
+            levels = parts["categorical"]["n_categories"]
+            n_numeric = len(parts["gaussian"]["features"]) if "gaussian" in parts else 0
+            widths.append(n_numeric + max(sum(levels), len(levels) * max(levels)))
+        return max(1, _IMPUTE_VALUES_PER_BATCH // (n_draws * max(widths)))
 
     def _build_inference_module(self):
         # Single precision: imputation averages many draws, and float32 is
@@ -1014,19 +1105,23 @@ class VAEImputer(TransformerMixin, BaseVAE):
                         levels = self.categories_[int(np.searchsorted(cat_index, j))]
                         column[hole] = levels[values.astype(np.intp)]
                     else:
-                        column[hole] = values * self._scale[j] + self._shift[j]
+                        values = values * self._scale[j] + self._shift[j]
+                        column[hole] = _as_integers(values, table.column_dtype(j))
             columns.append(column)
         indicator = None
         if self.indicator_ is not None:
             indicator = self.indicator_.transform(missing.astype(np.uint8)).astype(np.float64)
         if table.frame is not None:
             return self._to_frame(table.frame, columns, indicator)
+        # An integer array comes back in its dtype (imputed values rounded).
+        integer = _integer_dtype(table.dtype)
         if table.numeric_array is not None:
             out = np.column_stack(columns) if columns else np.empty((n, 0))
-            out = out.astype(table.numeric_array.dtype, copy=False)
+            out = out.astype(table.dtype if integer else table.numeric_array.dtype, copy=False)
         else:
             numeric = all(c.dtype.kind in "fiub" for c in columns)
-            out = np.empty((n, len(columns)), dtype=np.float64 if numeric else object)
+            dtype = (table.dtype if integer else np.float64) if numeric else object
+            out = np.empty((n, len(columns)), dtype=dtype)
             for k, c in enumerate(columns):
                 out[:, k] = c
         if indicator is not None:
@@ -1048,6 +1143,23 @@ class VAEImputer(TransformerMixin, BaseVAE):
         out.columns = names
         return out
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        if is_pandas_na(state.get("missing_values")):
+            # A flag instead of pandas.NA: loading a skops file then trusts
+            # skvae's types only, not pandas' NAType.
+            state = {**state, "missing_values": None, _PANDAS_NA_FLAG: True}
+        return state
+
+    def __setstate__(self, state):
+        if _PANDAS_NA_FLAG in state:
+            import pandas as pd
+
+            state = dict(state)
+            if state.pop(_PANDAS_NA_FLAG) is True:
+                state["missing_values"] = pd.NA
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         marker = self.missing_values
@@ -1055,6 +1167,35 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tags.input_tags.categorical = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _predictive_statistics(module, x, mask, eps):
+    """``VAE.predictive_statistics`` with the draws on the last, contiguous
+    dimension when summing over them.
+
+    torch's CPU kernels reduce over a leading dimension in an order that
+    depends on the number of threads (imputations differed by about 1e-8
+    between 1 and 2 threads), but over a last dimension row by row, in the
+    same order whatever the threads: imputations are bit-identical under
+    any ``torch.set_num_threads``.
+    """
+    log_w, out = module._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
+    weights = torch.softmax(log_w.T.contiguous(), dim=-1)  # (n, K)
+    # (K, n, n_statistics) -> (n, n_statistics, K)
+    predictive = module.likelihood.predictive(out).permute(1, 2, 0).contiguous()
+    predictive *= weights.unsqueeze(1)
+    return predictive.sum(dim=-1)
+
+
+def _point_imputation(module, x, mask, eps, shrinkage=None):
+    """``VAE.impute`` without a generator (the point estimate of each hole,
+    after the calibration's ``shrinkage``), from the thread-independent
+    :func:`_predictive_statistics`."""
+    stats = _predictive_statistics(module, x, mask, eps)
+    if shrinkage is not None:
+        weight, target = shrinkage
+        stats = torch.lerp(stats, target, weight)
+    return torch.where(mask, x, module.likelihood.point_estimate(stats))
 
 
 def _shrinkage_weight(probs, codes, frequencies):
@@ -1076,13 +1217,22 @@ def _n_columns(X):
 
 
 def _isna(values):
-    """NaN, None and pandas.NA in an object array."""
+    """NaN, None and pandas.NA in an object array (of any shape)."""
     try:
         import pandas as pd
 
         return np.asarray(pd.isna(values), dtype=bool)
     except ImportError:
-        return np.array([v is None or (isinstance(v, float) and math.isnan(v)) for v in values], dtype=bool)
+        values = np.asarray(values, dtype=object)
+        flat = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values.ravel()]
+        return np.array(flat, dtype=bool).reshape(values.shape)
+
+
+def _integer_labels(columns):
+    """Whether some column label is an integer (bools are not)."""
+    return any(
+        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) for c in columns
+    )
 
 
 def _level_codes(values, levels):
@@ -1095,13 +1245,25 @@ def _level_codes(values, levels):
     return codes.astype(np.float64), known
 
 
+def _integer_dtype(dtype):
+    """Whether ``dtype`` (numpy, or a pandas nullable Int/UInt) holds integers."""
+    return dtype is not None and getattr(dtype, "kind", None) in ("i", "u")
+
+
+def _as_integers(values, dtype):
+    """Imputed ``values`` of a column of integer ``dtype`` rounded to the
+    nearest integer it can hold (other dtypes: as they are)."""
+    if not _integer_dtype(dtype):
+        return values
+    info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+    return np.clip(np.round(values), info.min, info.max)
+
+
 def _restore_dtype(values, dtype, pd):
     """A column of imputed values in the dtype it came with, where it can
-    hold them (integer columns become float64)."""
+    hold them (integer columns hold rounded imputations)."""
     if str(dtype) == "category":
         return pd.Categorical(values, categories=dtype.categories, ordered=dtype.ordered)
-    if dtype.kind in ("i", "u") or str(dtype).startswith(("Int", "UInt")):
-        return values.astype(np.float64)
     try:
         return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else values.astype(dtype)
     except (TypeError, ValueError):
