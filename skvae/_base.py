@@ -185,12 +185,13 @@ def _nanmean_float64(X):
     return mean
 
 
-def check_magnitude(X):
+def check_magnitude(X, names=None):
     """Gaussian models take features up to ``MAX_MAGNITUDE`` in absolute
     value; larger ones would overflow float64 in the model's outputs
-    (inverse_transform, sample, imputed values): say so before training."""
-    if X.shape[0] == 0:
-        return
+    (inverse_transform, sample, imputed values): say so before training.
+    ``names`` name X's columns in the message (default: their indices)."""
+    if X.shape[0] == 0 or (X.dtype.kind == "f" and X.dtype.itemsize < 8):
+        return  # float32 and smaller cannot hold such values
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         # Reductions rather than np.abs(X): no copy of a large X.
@@ -198,33 +199,35 @@ def check_magnitude(X):
     largest = np.where(np.isnan(largest), 0.0, largest)
     if np.any(largest > MAX_MAGNITUDE):
         j = int(np.argmax(largest))
+        name = f"feature {j}" if names is None else f"feature {names[j]!r}"
         raise ValueError(
-            f"X has values of magnitude up to {largest[j]:.3g} (feature {j}), "
+            f"X has values of magnitude up to {largest[j]:.3g} ({name}), "
             f"beyond the {MAX_MAGNITUDE:.0e} a Gaussian model takes: its outputs "
             "would overflow float64. Rescale the feature (e.g. divide it by a "
             "constant, or take its logarithm)."
         )
 
 
-def standardisation(X, likelihood):
+def standardisation(X, likelihood, names=None):
     """Shift and scale that map X to the units the model sees.
 
     Gaussian models see standardised features (constant features keep scale
     1); Bernoulli-type models see X itself, which must lie in [0, 1].
-    Features beyond ``MAX_MAGNITUDE`` raise a ValueError.
+    Features beyond ``MAX_MAGNITUDE`` raise a ValueError (``names``, when
+    given, name X's columns in it).
     """
     n_features = X.shape[1]
     if likelihood != "gaussian":
         return np.zeros(n_features), np.ones(n_features)
-    _, mean, std = feature_moments(X)
+    _, mean, std = feature_moments(X, names)
     return scaling_from_moments(mean, std)
 
 
-def feature_moments(X):
+def feature_moments(X, names=None):
     """Per feature: the number of observed (not NaN) values, their mean and
     standard deviation (NaN where none is observed), in float64 and
     without overflow for any finite X within ``MAX_MAGNITUDE``."""
-    check_magnitude(X)
+    check_magnitude(X, names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
         mean = _nanmean_float64(X)
