@@ -2,7 +2,6 @@
 ``partial_fit`` in constant memory."""
 
 import mmap
-import os
 from numbers import Integral
 
 import numpy as np
@@ -48,23 +47,27 @@ def fit_streaming(estimator, X, *, chunk_rows=20_000, n_epochs=1, shuffle=True, 
     ``likelihood="auto"`` and the default hidden layer sizes. Make
     ``chunk_rows`` large enough for those estimates (thousands of rows).
 
-    A ``np.memmap`` (as returned by ``np.load(path, mmap_mode="r")`` or
-    ``np.memmap(path, ...)``, C order, not a slice of one) is read from its
-    file with ordinary reads rather than through the mapping: pages of a
-    mapping count toward the process's resident memory as they are touched,
-    up to the file's size, whereas read pages stay in the operating
-    system's cache. Any other array-like with ``shape`` and row slicing
-    (an ndarray, a slice of a memmap, an h5py or zarr array) is read by
-    slicing. Both give the same chunks for the same ``random_state``.
+    X is read by slicing rows, so the chunks hold exactly what X holds,
+    whatever it is: an ndarray, a ``np.memmap`` (as returned by
+    ``np.load(path, mmap_mode="r")``), a slice of one, an h5py or zarr
+    array, or a pandas DataFrame, whose chunks are DataFrames (so the
+    estimator records ``feature_names_in_`` and takes nullable columns as
+    ``fit`` does). Pages of a mapping count toward the process's resident
+    memory as they are touched, so those of a shared C-ordered memmap
+    (modes "r", "r+", "w+") are released as soon as their rows are copied;
+    they stay in the operating system's cache. A copy-on-write memmap
+    (mode "c") keeps them: releasing them would discard edits made in
+    memory. Every kind of X gives the same chunks for the same
+    ``random_state``.
 
     If the estimator is already fitted, training continues from its state,
     as with ``partial_fit``; clone it first for a fresh start.
 
     Parameters
     ----------
-    estimator : estimator with ``partial_fit``
+    estimator : estimator instance with ``partial_fit``
         Fitted in place.
-    X : np.memmap or array-like of shape (n_samples, n_features)
+    X : np.memmap, array-like or DataFrame of shape (n_samples, n_features)
         The training data, typically on disk.
     chunk_rows : int, default=20_000
         Most rows per ``partial_fit`` call; bounds the memory used. Each
@@ -105,6 +108,11 @@ def fit_streaming(estimator, X, *, chunk_rows=20_000, n_epochs=1, shuffle=True, 
     (3, 2)
     >>> del X; os.remove(path)
     """
+    if isinstance(estimator, type):
+        raise TypeError(
+            "fit_streaming takes an estimator instance such as "
+            f"{estimator.__name__}(), not the class {estimator.__name__}."
+        )
     shape = getattr(X, "shape", None)
     if shape is None:
         X = np.asarray(X)
@@ -143,49 +151,62 @@ def fit_streaming(estimator, X, *, chunk_rows=20_000, n_epochs=1, shuffle=True, 
 
 
 class _ChunkReader:
-    """Reads sets of row ranges of X into one new array each time."""
+    """Reads sets of row ranges of X into one new array (or DataFrame)
+    each time, releasing the pages of a shared memmap once copied."""
 
     def __init__(self, X):
         self.X = X
-        self._file = None
-        # Only a memmap over a whole mapping knows where its data start in
-        # its file (a slice of one keeps its parent's offset).
-        if (
-            isinstance(X, np.memmap)
-            and isinstance(X.base, mmap.mmap)
-            and X.filename is not None
-            and X.flags.c_contiguous
-        ):
-            self._file = open(X.filename, "rb", buffering=0)  # noqa: SIM115
-            self._offset = int(X.offset)
+        self._mapping = _shared_mapping(X)
+        if self._mapping is not None:
+            # Where X's rows start in the mapping, and their size in bytes.
+            address = np.frombuffer(self._mapping, dtype=np.uint8).ctypes.data
+            self._offset = X.ctypes.data - address
             self._row_bytes = X.dtype.itemsize * int(np.prod(X.shape[1:]))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self._file is not None:
-            self._file.close()
+        self._mapping = None
 
     def read(self, starts, stops):
         X = self.X
-        if self._file is None:
+        if hasattr(X, "iloc"):  # a DataFrame: keep its column names and dtypes
+            return X.iloc[np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])]
+        if self._mapping is None:
             return np.concatenate([np.asarray(X[a:b]) for a, b in zip(starts, stops)])
         out = np.empty((int(np.sum(stops - starts)), *X.shape[1:]), dtype=X.dtype)
-        buffer, position = memoryview(out.reshape(-1).view(np.uint8)), 0
+        position = 0
         for a, b in zip(starts, stops):
-            size = int(b - a) * self._row_bytes
-            _read_exactly(self._file, buffer[position : position + size], self._offset + int(a) * self._row_bytes)
-            position += size
+            out[position : position + b - a] = X[a:b]
+            position += b - a
+            self._release(a, b)
         return out
 
+    def _release(self, start, stop):
+        """Unmap the pages of rows ``start:stop`` from this process; they
+        stay in the operating system's cache and are read back from there
+        if touched again."""
+        begin = self._offset + int(start) * self._row_bytes
+        end = min(len(self._mapping), self._offset + int(stop) * self._row_bytes)
+        begin -= begin % mmap.PAGESIZE
+        if end > begin:
+            self._mapping.madvise(mmap.MADV_DONTNEED, begin, end - begin)
 
-def _read_exactly(file, buffer, offset):
-    """Fill ``buffer`` from ``file`` at ``offset`` (a read may return less)."""
-    file.seek(offset, os.SEEK_SET)
-    done = 0
-    while done < len(buffer):
-        n = file.readinto(buffer[done:])
-        if not n:
-            raise EOFError(f"{file.name} ended before the rows of X could be read.")
-        done += n
+
+def _shared_mapping(X):
+    """The shared file mapping (``mmap.mmap``) under the C-ordered memmap X
+    whose pages may be released after reading, or None: for other arrays,
+    for a copy-on-write memmap (releasing its pages would discard edits),
+    and where the platform cannot release pages."""
+    if (
+        not isinstance(X, np.memmap)
+        or X.mode == "c"
+        or not X.flags.c_contiguous
+        or not hasattr(mmap, "MADV_DONTNEED")
+    ):
+        return None
+    base = X.base
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    return base if base is not None and hasattr(base, "madvise") else None
