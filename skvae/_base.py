@@ -199,7 +199,7 @@ def check_magnitude(X, names=None):
     largest = np.where(np.isnan(largest), 0.0, largest)
     if np.any(largest > MAX_MAGNITUDE):
         j = int(np.argmax(largest))
-        name = f"feature {j}" if names is None else f"feature {names[j]!r}"
+        name = f"feature {j if names is None else names[j]}"
         raise ValueError(
             f"X has values of magnitude up to {largest[j]:.3g} ({name}), "
             f"beyond the {MAX_MAGNITUDE:.0e} a Gaussian model takes: its outputs "

@@ -28,7 +28,7 @@ from ._base import (
     resolve_hidden_layer_sizes,
     standardisation,
 )
-from .nn.model import _PROPOSAL_SCALE
+from ._limits import check_importance_samples, check_network_size
 from .nn.train import Schedule
 
 # Values per batch when imputing: rows x importance draws x the widest
@@ -755,7 +755,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
                         UserWarning,
                     )
             elif values.size:
-                shift, scale = standardisation(values.reshape(-1, 1), "gaussian")
+                shift, scale = standardisation(
+                    values.reshape(-1, 1), "gaussian", names=[self._feature_name(j)]
+                )
                 self._shift[j], self._scale[j] = shift[0], scale[0]
         # The model sees the non-empty features, in input order.
         self._model_features = np.flatnonzero(~self._empty)
@@ -799,6 +801,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 "Every feature of X is entirely missing: there is nothing to "
                 "learn an imputation from."
             )
+        # Absurd sizes fail here, before anything is allocated. The
+        # sample_posterior path draws without _importance_noise: this is its
+        # check of n_importance_samples.
+        batch = self._auto["batch_size"] if self.batch_size == "auto" else self.batch_size
+        check_network_size(self._config, min(batch, table.n_samples))
+        check_importance_samples(self.n_importance_samples_, self._config)
 
     def _training_arrays(self, table, y=None):
         X_model, observed, _ = self._encode(table)
@@ -960,7 +968,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         k = self.n_importance_samples_
         eps = self._importance_noise(k, module)
         return self._map_batches(
-            lambda x, m: _predictive_statistics(module, x, m, eps),
+            lambda x, m: module.predictive_statistics(x, m, eps),
             X_model,
             observed,
             batch_size=self._imputation_batch_size(k),
@@ -1036,7 +1044,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         if not self.sample_posterior:
             eps = self._importance_noise(k, module)
             shrinkage = self._shrinkage(module)
-            fn = lambda x, m: _point_imputation(module, x, m, eps, shrinkage)  # noqa: E731
+            fn = lambda x, m: module.impute(x, m, eps, shrinkage=shrinkage)  # noqa: E731
         else:
             seed = draw_seed(self.random_state)
             generator = torch.Generator(param.device).manual_seed(seed)
@@ -1167,35 +1175,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tags.input_tags.categorical = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _predictive_statistics(module, x, mask, eps):
-    """``VAE.predictive_statistics`` with the draws on the last, contiguous
-    dimension when summing over them.
-
-    torch's CPU kernels reduce over a leading dimension in an order that
-    depends on the number of threads (imputations differed by about 1e-8
-    between 1 and 2 threads), but over a last dimension row by row, in the
-    same order whatever the threads: imputations are bit-identical under
-    any ``torch.set_num_threads``.
-    """
-    log_w, out = module._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
-    weights = torch.softmax(log_w.T.contiguous(), dim=-1)  # (n, K)
-    # (K, n, n_statistics) -> (n, n_statistics, K)
-    predictive = module.likelihood.predictive(out).permute(1, 2, 0).contiguous()
-    predictive *= weights.unsqueeze(1)
-    return predictive.sum(dim=-1)
-
-
-def _point_imputation(module, x, mask, eps, shrinkage=None):
-    """``VAE.impute`` without a generator (the point estimate of each hole,
-    after the calibration's ``shrinkage``), from the thread-independent
-    :func:`_predictive_statistics`."""
-    stats = _predictive_statistics(module, x, mask, eps)
-    if shrinkage is not None:
-        weight, target = shrinkage
-        stats = torch.lerp(stats, target, weight)
-    return torch.where(mask, x, module.likelihood.point_estimate(stats))
 
 
 def _shrinkage_weight(probs, codes, frequencies):

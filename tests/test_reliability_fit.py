@@ -588,3 +588,25 @@ def test_the_cases_cover_every_estimator():
     from conftest import estimator_classes
 
     assert {type(case()[0]) for case in CASES} == set(estimator_classes())
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        (dict(hidden_layer_sizes=(10**9,)), "parameters"),
+        (dict(n_components=10**9), "parameters"),
+        (dict(n_importance_samples=10**12, sample_posterior=True), "n_importance_samples"),
+    ],
+)
+def test_imputer_refuses_absurd_sizes_before_allocating(params, words):
+    _, X, _, _ = imputer_case()
+    with pytest.raises(ValueError, match=words):
+        VAEImputer(max_iter=2, **params).fit(X)
+
+
+def test_imputer_names_the_column_of_huge_values():
+    pd = pytest.importorskip("pandas")
+    frame = _mixed_table()
+    frame["b"] *= 1e301
+    with pytest.raises(ValueError, match="feature 'b'"):
+        VAEImputer(max_iter=2).fit(frame)
