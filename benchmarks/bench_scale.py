@@ -237,11 +237,10 @@ def quality_part(quick):
         "fit's mean. (Same-seed differences are a noisier guide: a seed fixes "
         "the initial weights, but the runs see the rows in different orders, "
         "and `fit`'s own score varies by more than a nat from seed to seed.) "
-        "Gaussian models "
-        "take their feature scaling from the first chunk (a quarter of the rows "
-        "here): near-constant pixels whose rare values the chunk misses get a "
-        "different scale, which moves `score` (a density) more than the "
-        "reconstructions.\n\n"
+        "Gaussian models' feature scaling follows the running mean and "
+        "standard deviation of the rows seen so far (the network re-expressed "
+        "in the new units after each chunk); pixels constant in the first "
+        "chunk start afresh when they first vary.\n\n"
         + markdown_table(
             ["data", "likelihood", "k", "epochs", "method", "test MSE per seed",
              "worst MSE / fit", "test score per seed", "worst score - fit",
