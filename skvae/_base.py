@@ -840,7 +840,6 @@ class BaseVAE(BaseEstimator):
     def __setstate__(self, state):
         from ._persistence import check_loaded_state
 
-        prepare_torch()
         # The network is rebuilt from the file's config: check it first.
         check_loaded_state(state, type(self).__name__)
         super().__setstate__(state)

@@ -94,7 +94,7 @@ def prepare_torch():
     module runs on the "meta" device or an optimiser is built (about 800
     modules, over a second): with Ctrl-C held until it is done, since an
     interrupt in the middle leaves torch half-imported and every later fit
-    of the process failing. Called at the start of every fit and load."""
+    of the process failing. Called at the start of every fit."""
     global _torch_ready
     if _torch_ready:
         return
