@@ -38,14 +38,16 @@ def fit_streaming(estimator, X, *, chunk_rows=20_000, n_epochs=1, shuffle=True, 
 
     With ``shuffle=True`` every chunk is a random sample of X: each epoch
     cuts X into blocks of ``chunk_rows // 32`` contiguous rows, puts the
-    blocks in a fresh random order and reads them chunk by chunk, so rows stored in some order (by class,
-    by date) are mixed, while each read stays a long sequential one; the
+    blocks in a fresh random order and reads them chunk by chunk, so rows
+    stored in some order (by class, by date) are mixed, while each read
+    stays a long sequential one; the
     estimator then shuffles the rows within each chunk. In particular the
     first chunk is a random sample of the whole of X, and what the first
     ``partial_fit`` call fixes is estimated from it: for
-    :class:`~skvae.VAETransformer`, the feature scaling, the likelihood for
-    ``likelihood="auto"`` and the default hidden layer sizes. Make
-    ``chunk_rows`` large enough for those estimates (thousands of rows).
+    :class:`~skvae.VAETransformer`, the likelihood for ``likelihood="auto"``
+    and the default hidden layer sizes (its feature scaling follows every
+    row seen). Make ``chunk_rows`` large enough for those estimates
+    (thousands of rows).
 
     X is read by slicing rows, so the chunks hold exactly what X holds,
     whatever it is: an ndarray, a ``np.memmap`` (as returned by
