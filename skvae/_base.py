@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._limits import check_importance_samples
 from .nn import Trainer, model_from_config
-from .nn.likelihoods import LIKELIHOODS
+from .nn.likelihoods import GAUSSIAN_MIN_SCALE, LIKELIHOODS
 from .nn.networks import ACTIVATIONS
 from .nn.train import (
     Schedule,
@@ -259,11 +259,15 @@ def combine_moments(a, b):
     return n, np.where(n > 0, mean, np.nan), np.where(n > 0, std, np.nan)
 
 
+def _rounding(mean):
+    """What rounding leaves of a feature's spread, relative to its mean."""
+    return np.maximum(10 * np.finfo(np.float64).eps * np.abs(mean), np.finfo(np.float64).tiny)
+
+
 def varies(mean, std):
     """Whether each feature varies beyond rounding (see
     ``scaling_from_moments``); False where nothing is observed."""
-    rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(mean), np.finfo(np.float64).tiny)
-    return ~np.isnan(std) & (std > rounding)
+    return ~np.isnan(std) & (std > _rounding(mean))
 
 
 def scaling_from_moments(mean, std):
@@ -274,16 +278,13 @@ def scaling_from_moments(mean, std):
     keep their variation) keeps scale 1, or for huge constants (1e300) the
     size of their rounding, so that their model values stay small."""
     shift = np.where(np.isnan(mean), 0.0, mean)
-    rounding = np.maximum(10 * np.finfo(np.float64).eps * np.abs(shift), np.finfo(np.float64).tiny)
-    scale = np.where(varies(shift, std), std, np.maximum(rounding, 1.0))
+    scale = np.where(varies(shift, std), std, np.maximum(_rounding(shift), 1.0))
     return shift, scale
 
 
 # Rescaling ratios beyond these reset a feature's weights instead (see
 # rescale_dense_gaussian): float32 weights cannot absorb them.
 _RESCALE_RATIOS = (1e-12, 1e12)
-# Initial scale of the Gaussian likelihood (its min_scale is 1e-3).
-_GAUSSIAN_MIN_SCALE = 1e-3
 
 
 def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale, learnt):
@@ -325,8 +326,8 @@ def rescale_dense_gaussian(params, shift, scale, new_shift, new_scale, learnt):
     )
     # sigma = softplus(raw) + min_scale, as in likelihoods.Gaussian.
     raw = params["likelihood.raw_scale"].astype(np.float64)
-    sigma = np.where(keep, (np.logaddexp(0.0, raw) + _GAUSSIAN_MIN_SCALE) / ratio, 1.0)
-    excess = np.maximum(sigma - _GAUSSIAN_MIN_SCALE, 1e-12)
+    sigma = np.where(keep, (np.logaddexp(0.0, raw) + GAUSSIAN_MIN_SCALE) / ratio, 1.0)
+    excess = np.maximum(sigma - GAUSSIAN_MIN_SCALE, 1e-12)
     params["likelihood.raw_scale"] = (excess + np.log(-np.expm1(-excess))).astype(
         params["likelihood.raw_scale"].dtype
     )
@@ -584,7 +585,10 @@ class BaseVAE(BaseEstimator):
 
         arrays = self._training_arrays(X, y)
         for array in arrays:
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
+            # Reductions rather than np.isfinite(array): no copy of a large X.
+            if array.dtype.kind == "f" and array.size and not (
+                np.isfinite(array.max()) and np.isfinite(array.min())
+            ):
                 raise ValueError(
                     "X has feature values too far from those of the first fit "
                     "for the model's units (they overflow float32 once scaled by "

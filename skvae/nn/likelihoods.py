@@ -91,6 +91,10 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
 
+# The Gaussian likelihood's smallest standard deviation, in model units.
+GAUSSIAN_MIN_SCALE = 1e-3
+
+
 class Gaussian(Likelihood):
     """Gaussian with a decoded mean and a learned per-feature scale.
 
@@ -106,7 +110,7 @@ class Gaussian(Likelihood):
         (standardised features, where the estimator standardises).
     """
 
-    def __init__(self, n_features, min_scale=1e-3):
+    def __init__(self, n_features, min_scale=GAUSSIAN_MIN_SCALE):
         super().__init__(n_features)
         self.min_scale = float(min_scale)
         # softplus(raw) + min_scale == 1 at initialisation.
