@@ -9,6 +9,9 @@ through a fit. The bounds are generous: far beyond any network this
 package is meant for, below what takes a machine down.
 """
 
+import functools
+import json
+
 import torch
 from torch import nn
 
@@ -36,7 +39,16 @@ def network_size(config):
     device: ``(n_parameters, encoder_values, decoder_values, widest,
     decodes_per_row)``, where ``encoder_values`` and ``decoder_values``
     are the values their layers output for one row (one latent draw) and
-    ``widest`` the largest single layer output for one row."""
+    ``widest`` the largest single layer output for one row.
+
+    Remembered per config (a few milliseconds each time otherwise, paid by
+    every ``score`` through :func:`check_importance_samples`)."""
+    return _network_size(json.dumps(config, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _network_size(config_json):
+    config = json.loads(config_json)
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
         module = model_from_config(config)
         n_parameters = sum(p.numel() for p in module.parameters())
