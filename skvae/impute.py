@@ -243,9 +243,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
     n_training_draws : int or "auto", default="auto"
         Latent draws per row in the training objective, the
         importance-weighted bound of MIWAE; 1 is the plain ELBO. "auto": 20,
-        down to 1 from 2,000 to 10,000 rows. Gradients go through the 4
-        draws of each row with the largest weights, which carry nearly all
-        of the bound's gradient once trained (``skvae.nn.model.GRADIENT_DRAWS``).
+        down to 1 from 2,000 to 10,000 rows.
 
     beta : float, default=1.0
         Weight of the KL term in training.
