@@ -610,3 +610,26 @@ def test_imputer_names_the_column_of_huge_values():
     frame["b"] *= 1e301
     with pytest.raises(ValueError, match="feature 'b'"):
         VAEImputer(max_iter=2).fit(frame)
+
+
+def test_the_first_fit_of_a_process_leaves_global_random_states_alone(tmp_path):
+    """prepare_torch runs once per process, at the first fit: it must not
+    draw from torch's (or numpy's) global generator either."""
+    script = tmp_path / "first_fit.py"
+    script.write_text(textwrap.dedent(
+        """
+        import warnings
+        import numpy as np
+        import torch
+        from skvae import VAETransformer
+
+        warnings.simplefilter("ignore")
+        X = np.random.RandomState(0).standard_normal((40, 3))
+        torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()[1].copy()
+        VAETransformer(2, max_iter=1, random_state=0).fit(X)
+        print(torch.equal(torch.random.get_rng_state(), torch_state),
+              np.array_equal(np.random.get_state()[1], numpy_state))
+        """
+    ))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["True", "True"], result.stderr[-2000:]

@@ -98,10 +98,11 @@ def prepare_torch():
     global _torch_ready
     if _torch_ready:
         return
+    # Nothing here draws from torch's global generator.
     with deferred_interrupts():
-        layer = torch.nn.Linear(1, 1, device="meta")
-        layer(torch.empty(1, 1, device="meta"))
-        torch.optim.Adam(torch.nn.Linear(1, 1).parameters())
+        weight = torch.empty(1, 1, device="meta")
+        torch.nn.functional.linear(weight, weight)
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
         _torch_ready = True
 
 
