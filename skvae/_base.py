@@ -583,7 +583,8 @@ class BaseVAE(BaseEstimator):
         ).generate_state(3)
         self._n_fit_calls += 1
 
-        arrays = self._training_arrays(X, y)
+        with np.errstate(over="ignore"):  # overflow is reported just below
+            arrays = self._training_arrays(X, y)
         for array in arrays:
             # Reductions rather than np.isfinite(array): no copy of a large X.
             if array.dtype.kind == "f" and array.size and not (
