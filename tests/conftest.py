@@ -44,3 +44,21 @@ def estimator_classes():
     import skvae
 
     return [obj for name in skvae.__all__ if inspect.isclass(obj := getattr(skvae, name))]
+
+
+def fail_in_epoch(monkeypatch, number, error):
+    """Make the ``number``-th training epoch (counted over every model the
+    test trains) raise ``error``; earlier epochs run, so the failure comes
+    part-way through a fit."""
+    from skvae.nn.train import Trainer
+
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def train_epoch(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise error
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)

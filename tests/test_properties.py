@@ -104,6 +104,17 @@ def test_check_rejects_a_message_that_names_no_problem(message):
         check(run, np.zeros((2, 2)))
 
 
+def transformer_outputs(vae, X):
+    """Every output of a fitted VAETransformer on X, by name."""
+    Z = vae.transform(X)
+    return {
+        "transform": Z,
+        "inverse_transform": vae.inverse_transform(Z),
+        "score_samples": vae.score_samples(X),
+        "sample": vae.sample(2),
+    }
+
+
 # Derandomised: every run (CI included) tries the same examples, so a pass
 # stays a pass; to explore new ones, run with HYPOTHESIS_EXPLORE=1.
 PROPERTY_SETTINGS = settings(
@@ -119,13 +130,7 @@ PROPERTY_SETTINGS = settings(
 def test_transformer_on_any_table(X, early_stopping):
     def run(X):
         vae = VAETransformer(1, early_stopping=early_stopping, n_importance_samples=4, **TINY).fit(X)
-        Z = vae.transform(X)
-        return {
-            "transform": Z,
-            "inverse_transform": vae.inverse_transform(Z),
-            "score_samples": vae.score_samples(X),
-            "sample": vae.sample(2),
-        }
+        return transformer_outputs(vae, X)
 
     check(run, X)
 
@@ -183,16 +188,10 @@ def test_transformer_partial_fit_on_ordered_chunks(chunks):
         vae = VAETransformer(1, **TINY)
         for chunk in chunks:
             vae.partial_fit(chunk)
-        Z = vae.transform(X)
         if vae.likelihood_ == "gaussian":
             shift, scale = standardisation(X, "gaussian")
             np.testing.assert_allclose(vae._shift, shift, rtol=1e-9, atol=1e-300)
             np.testing.assert_allclose(vae._scale, scale, rtol=1e-9)
-        return {
-            "transform": Z,
-            "inverse_transform": vae.inverse_transform(Z),
-            "score_samples": vae.score_samples(X),
-            "sample": vae.sample(2),
-        }
+        return transformer_outputs(vae, X)
 
     check(run, X)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from conftest import fail_in_epoch
 from skvae import VAEClassifier, VAEImputer, VAETransformer
 from skvae.nn.train import Trainer
 
@@ -102,24 +103,11 @@ def test_concurrent_calls_match_sequential(case):
         np.testing.assert_array_equal(result, expected[method])
 
 
-def _interrupt_on_call(monkeypatch, number):
-    calls = {"n": 0}
-    original = Trainer.train_epoch
-
-    def train_epoch(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == number:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
-
-
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_interrupted_fit_is_usable_and_resumable(case, monkeypatch):
     estimator, X, y, methods = case()
     estimator.set_params(max_iter=50)
-    _interrupt_on_call(monkeypatch, 3)
+    fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
     with pytest.warns(UserWarning, match="interrupted"):
         estimator.fit(X, y)
     assert estimator.n_iter_ == 2

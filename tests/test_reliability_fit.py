@@ -19,6 +19,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
+from conftest import fail_in_epoch
 from skvae import VAEClassifier, VAEImputer, VAETransformer
 from skvae.nn import train as train_module
 from skvae.nn.train import Trainer, deferred_interrupts
@@ -71,21 +72,6 @@ def fit_quietly(estimator, X, y):
         return estimator.fit(X, y)
 
 
-def _fail_in_epoch(monkeypatch, number, error):
-    """Make the ``number``-th training epoch raise ``error`` (earlier ones
-    run, so the failure comes part-way through the fit)."""
-    calls = {"n": 0}
-    original = Trainer.train_epoch
-
-    def train_epoch(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == number:
-            raise error
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
-
-
 FAILURES = [
     ValueError("Training diverged (injected)"),
     MemoryError(),
@@ -98,7 +84,7 @@ FAILURES = [
 def test_failed_first_fit_leaves_the_estimator_unfitted(case, error, monkeypatch):
     estimator, X, y, methods = case()
     before = dict(vars(estimator))
-    _fail_in_epoch(monkeypatch, 3, error)
+    fail_in_epoch(monkeypatch, 3, error)
     with pytest.raises(type(error)):
         estimator.fit(X, y)
     assert vars(estimator) == before
@@ -117,7 +103,7 @@ def test_failed_refit_on_new_data_keeps_the_previous_model(case, error, monkeypa
     # New data on another scale: a refit that mixed the old network with
     # the new scaling would move every output.
     _, X_new, y_new, _ = case(seed=3, scale=50.0, shift=-20.0)
-    _fail_in_epoch(monkeypatch, 2, error)
+    fail_in_epoch(monkeypatch, 2, error)
     with pytest.raises(type(error)):
         estimator.fit(X_new, y_new)
     assert pickle.dumps(estimator) == state
@@ -131,7 +117,7 @@ def test_failed_warm_start_and_partial_fit_keep_the_histories(case, monkeypatch)
     fit_quietly(estimator, X, y)
     curve, n_iter = list(estimator.loss_curve_), estimator.n_iter_
     estimator.set_params(warm_start=True)
-    _fail_in_epoch(monkeypatch, 2, ValueError("injected"))
+    fail_in_epoch(monkeypatch, 2, ValueError("injected"))
     with pytest.raises(ValueError, match="injected"):
         estimator.fit(X, y)
     assert estimator.loss_curve_ == curve and estimator.n_iter_ == n_iter
@@ -162,7 +148,7 @@ def test_broken_pipe_under_verbose_keeps_the_previous_model(monkeypatch):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_interrupt_before_the_first_epoch_ends_leaves_the_previous_state(case, monkeypatch):
     estimator, X, y, methods = case()
-    _fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
+    fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         estimator.fit(X, y)
     with pytest.raises(NotFittedError):
@@ -170,7 +156,7 @@ def test_interrupt_before_the_first_epoch_ends_leaves_the_previous_state(case, m
     monkeypatch.undo()
     fit_quietly(estimator, X, y)
     expected = outputs(estimator, X, methods)
-    _fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
+    fail_in_epoch(monkeypatch, 1, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         estimator.fit(X, y)
     for method, values in outputs(estimator, X, methods).items():
@@ -217,13 +203,13 @@ def test_second_interrupt_within_the_window_propagates(monkeypatch):
     propagates and leaves that fit's estimator as it was."""
     first, X, _, methods = transformer_case()
     first.set_params(max_iter=20)
-    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
     with pytest.warns(UserWarning, match="interrupted"):
         first.fit(X)
     assert first.n_iter_ == 2
     second, _, _, _ = transformer_case()
     second.set_params(max_iter=20)
-    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         second.fit(X)
     with pytest.raises(NotFittedError):
@@ -233,7 +219,7 @@ def test_second_interrupt_within_the_window_propagates(monkeypatch):
         train_module, "_last_absorbed_interrupt",
         time.monotonic() - train_module.INTERRUPT_WINDOW_S - 1,
     )
-    _fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
+    fail_in_epoch(monkeypatch, 3, KeyboardInterrupt())
     with pytest.warns(UserWarning, match="interrupted"):
         second.fit(X)
 
@@ -531,7 +517,7 @@ def _mixed_table(n=80):
 def test_interrupt_in_the_first_calibration_epoch_keeps_the_previous_state(monkeypatch):
     frame = _mixed_table()
     imputer = VAEImputer(max_iter=3, hidden_layer_sizes=(8,), random_state=0)
-    _fail_in_epoch(monkeypatch, 4, KeyboardInterrupt())  # epoch 1 of calibration model 1
+    fail_in_epoch(monkeypatch, 4, KeyboardInterrupt())  # epoch 1 of calibration model 1
     with pytest.raises(KeyboardInterrupt):
         imputer.fit(frame)
     with pytest.raises(NotFittedError):
@@ -541,7 +527,7 @@ def test_interrupt_in_the_first_calibration_epoch_keeps_the_previous_state(monke
 def test_interrupt_later_in_calibration_keeps_the_model_without_calibration(monkeypatch):
     frame = _mixed_table()
     imputer = VAEImputer(max_iter=3, hidden_layer_sizes=(8,), random_state=0)
-    _fail_in_epoch(monkeypatch, 5, KeyboardInterrupt())  # epoch 2 of calibration model 1
+    fail_in_epoch(monkeypatch, 5, KeyboardInterrupt())  # epoch 2 of calibration model 1
     with pytest.warns(UserWarning, match="Calibration interrupted"):
         imputer.fit(frame)
     assert imputer.n_iter_ == 3

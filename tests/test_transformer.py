@@ -15,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import fail_in_epoch
 from skvae import VAETransformer
 from skvae.nn.train import Trainer
 
@@ -211,16 +212,7 @@ def test_verbose_output(blobs, capsys):
 
 
 def test_keyboard_interrupt_leaves_usable_model(blobs, monkeypatch):
-    calls = {"n": 0}
-    original = Trainer.train_epoch
-
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    fail_in_epoch(monkeypatch, 4, KeyboardInterrupt())
     with pytest.warns(UserWarning, match="interrupted"):
         vae = VAETransformer(random_state=0, max_iter=50).fit(blobs)
     assert vae.n_iter_ == 3
