@@ -27,8 +27,8 @@ from _common import markdown_table, write_section
 HERE = Path(__file__).resolve().parent
 
 CASES = {
-    "VAEImputer, breast_cancer (50% missing; 2 x 128 units, 20 draws, batch 64)": "imputer",
-    "VAETransformer(5), digits (2 x 128 units, batch 64)": "digits",
+    "VAEImputer, breast_cancer (50% missing; default network, 20 draws, batch 64)": "imputer",
+    "VAETransformer(5), digits (256-128 units, batch 64)": "digits",
     "VAETransformer(10), MNIST-5k (784-512-256, batch 64)": "mnist",
 }
 

@@ -154,10 +154,12 @@ class VAEClassifier(
         "bfloat16" runs the training objective under ``torch.autocast``:
         those products read bfloat16 inputs and accumulate in float32,
         while the likelihood, the KL term, the weights and the optimiser
-        stay float32 (mixed precision). "auto" is "bfloat16" for networks
-        of at least 500,000 weights on a CPU with native bfloat16 matrix
-        units (Intel AMX, AVX-512 BF16), and "float32" otherwise (smaller
-        networks gain nothing; GPUs are untested). Inference (``transform``,
+        stay float32 (mixed precision). "auto" is "bfloat16" on a CPU with
+        native bfloat16 matrix units (Intel AMX, AVX-512 BF16) for networks
+        of at least 500,000 weights or training steps of at least 1,024
+        rows, latent draws included, and 2**23 multiply-adds (rows times
+        weights: the imputer's 20-draw steps on small tables), and
+        "float32" otherwise (smaller steps gain nothing; GPUs are untested). Inference (``transform``,
         ``score_samples``, ...) always computes in full precision.
 
     random_state : int, RandomState instance or None, default=None

@@ -539,10 +539,14 @@ def test_imputation_error_is_squared_error_and_brier_score():
 def test_auto_schedule_gives_less_work_per_row_to_larger_tables():
     small, mid, large, huge = (auto_schedule(n) for n in (500, 4000, 10_000, 100_000))
     assert small == auto_schedule(2000)
-    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 400)
+    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (256, 20, 2000, 400)
     assert (large["width"], large["draws"], large["epochs"], large["batch_size"]) == (64, 1, 24, 512)
     for key in ("width", "draws", "samples", "epochs"):
         assert small[key] >= mid[key] >= large[key] >= huge[key]
+    # One hidden layer below 10,000 rows (it imputes small tables better
+    # than two), two from there.
+    assert (small["depth"], mid["depth"], large["depth"], huge["depth"]) == (1, 1, 2, 2)
+    assert auto_schedule(9_999)["depth"] == 1
     # Beyond 10,000 rows epochs shrink as 1 / sqrt(n): gradient steps still grow.
     assert huge["epochs"] == 8 and huge["epochs"] * 100_000 > large["epochs"] * 10_000
 

@@ -262,9 +262,41 @@ def test_auto_precision_is_bfloat16_for_large_networks_on_native_hardware(monkey
     assert _base.training_autocast_dtype("auto", small) is None
     assert _base.training_autocast_dtype("auto", large) is torch.bfloat16
     assert _base.training_autocast_dtype("float32", large) is None
+    # Or for steps of many rows (an imputer's 20 draws per row): by work.
+    assert _base.training_autocast_dtype("auto", small, rows_per_step=512) is None
+    assert _base.training_autocast_dtype("auto", small, rows_per_step=1024) is torch.bfloat16
+    tiny = torch.nn.Linear(10, 10)  # 1,024 rows but little work per step
+    assert _base.training_autocast_dtype("auto", tiny, rows_per_step=1024) is None
     monkeypatch.setattr(_base, "_native_bfloat16", lambda device: False)
     assert _base.training_autocast_dtype("auto", large) is None
+    assert _base.training_autocast_dtype("auto", small, rows_per_step=4096) is None
     assert _base.training_autocast_dtype("bfloat16", small) is torch.bfloat16
+
+
+def test_imputer_small_table_steps_train_in_bfloat16_on_native_hardware(monkeypatch):
+    """The default small-table imputer (one layer of 256 units, 20 draws
+    per row) crosses the work threshold; a transformer of digits' size
+    does not."""
+    from skvae import _base
+    from skvae.impute import VAEImputer
+
+    seen = []
+    original = _base.training_autocast_dtype
+
+    def spy(precision, module, rows_per_step=0):
+        seen.append(original(precision, module, rows_per_step))
+        return seen[-1]
+
+    monkeypatch.setattr(_base, "_native_bfloat16", lambda device: True)
+    monkeypatch.setattr(_base, "training_autocast_dtype", spy)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((100, 30))
+    X[rng.rand(*X.shape) < 0.3] = np.nan
+    est = VAEImputer(max_iter=1, n_importance_samples=5, random_state=0).fit(X)
+    assert est._config["hidden_layer_sizes"] == [256]
+    assert seen == [torch.bfloat16]
+    VAETransformer(5, max_iter=1, random_state=0).fit(rng.rand(100, 64))
+    assert seen[-1] is None
 
 
 def test_the_cases_cover_every_estimator():
