@@ -47,9 +47,13 @@ _PANDAS_NA_FLAG = "_missing_values_is_pandas_na"
 # large tables from _LARGE rows on, geometrically in between.
 _SMALL, _LARGE = 2000, 10000
 _SMALL_SETTINGS = {
-    "width": 256, "draws": 20, "samples": 2000, "epochs": 400, "batch_size": 64,
+    "width": 128, "draws": 20, "samples": 2000, "epochs": 400, "batch_size": 64,
     "learning_rate": 1e-3,
 }
+# Up to _SMALL rows the network has this one hidden layer, which imputes
+# small tables better than two layers of "width" (python3 dev.py bench
+# imputation); larger tables have two layers of "width".
+_SMALL_HIDDEN = (256,)
 # Fewest rows for which calibrate_categories does anything: each half of the
 # table trains a model.
 _MIN_CALIBRATION_ROWS = 20
@@ -62,8 +66,9 @@ _LARGE_SETTINGS = {
 
 
 def auto_schedule(n_samples):
-    """The "auto" network width, draws, epochs, batch size and learning
-    rate for a table of ``n_samples`` rows.
+    """The "auto" network (``hidden_layer_sizes``, from ``width`` above
+    _SMALL rows), draws, epochs, batch size and learning rate for a table
+    of ``n_samples`` rows.
 
     Small tables get what imputes best; as tables grow, each row gets less
     work (fewer draws, epochs and units, larger batches), since more rows
@@ -81,7 +86,8 @@ def auto_schedule(n_samples):
     for key in ("width", "draws", "samples", "epochs", "batch_size"):
         settings[key] = max(1, round(settings[key]))
     settings["epochs"] = max(settings["epochs"], 3)
-    settings["depth"] = 1 if n_samples < _LARGE else 2
+    small = n_samples <= _SMALL
+    settings["hidden_layer_sizes"] = list(_SMALL_HIDDEN if small else [settings["width"]] * 2)
     return settings
 
 
@@ -156,14 +162,14 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     Cost: the "auto" settings give small tables (up to 2,000 rows) what
     imputes best, as in MIWAE: 400 epochs of a 20-draw bound on a network
-    with one hidden layer of 256 units (imputed better than MIWAE's deeper
-    networks, in less time), and 2,000 draws per row to impute. Larger
-    tables get less work per row, since more rows inform the model more
-    than more passes over each: from 2,000 to 10,000 rows the settings
-    move geometrically to 24 epochs of the plain ELBO (1 draw) with
-    batches of 512, imputing with 20 draws, on 64 units, in two layers from
-    10,000 rows; beyond, epochs shrink as 1 / sqrt(n_samples). Training and
-    imputation stay linear in the rows.
+    with one hidden layer of 256 units (which imputes better than MIWAE's
+    deeper networks, in less time), and 2,000 draws per row to impute.
+    Larger tables get less work per row, since more rows inform the model
+    more than more passes over each: two hidden layers, of 128 units at
+    2,000 rows, and from 2,000 to 10,000 rows the settings move
+    geometrically to 24 epochs of the plain ELBO (1 draw) on 2 x 64 units
+    with batches of 512, imputing with 20 draws; beyond, epochs shrink as
+    1 / sqrt(n_samples). Training and imputation stay linear in the rows.
 
     Parameters
     ----------
@@ -236,8 +242,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     hidden_layer_sizes : int, tuple of int or None, default=None
         Widths of the encoder's hidden layers; the decoder mirrors them.
-        None: one layer of 256 units, narrowing to 64 from 2,000 to 10,000
-        rows, and two layers of 64 from 10,000 rows (see "Cost" above).
+        None: one layer of 256 units up to 2,000 rows; above, two layers
+        of 128 units narrowing to 64 at 10,000 rows (see "Cost" above).
 
     activation : {"relu", "elu", "gelu", "silu", "tanh", "logistic", \
             "identity"}, default="relu"
@@ -784,7 +790,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         self._auto = auto_schedule(table.n_samples)
         hidden = self.hidden_layer_sizes
         if hidden is None:
-            hidden = [self._auto["width"]] * self._auto["depth"]
+            hidden = self._auto["hidden_layer_sizes"]
         draws = self.n_training_draws
         if draws == "auto":
             draws = self._auto["draws"]

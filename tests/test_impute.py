@@ -539,14 +539,16 @@ def test_imputation_error_is_squared_error_and_brier_score():
 def test_auto_schedule_gives_less_work_per_row_to_larger_tables():
     small, mid, large, huge = (auto_schedule(n) for n in (500, 4000, 10_000, 100_000))
     assert small == auto_schedule(2000)
-    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (256, 20, 2000, 400)
+    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 400)
     assert (large["width"], large["draws"], large["epochs"], large["batch_size"]) == (64, 1, 24, 512)
     for key in ("width", "draws", "samples", "epochs"):
         assert small[key] >= mid[key] >= large[key] >= huge[key]
-    # One hidden layer below 10,000 rows (it imputes small tables better
-    # than two), two from there.
-    assert (small["depth"], mid["depth"], large["depth"], huge["depth"]) == (1, 1, 2, 2)
-    assert auto_schedule(9_999)["depth"] == 1
+    # One hidden layer of 256 units up to 2,000 rows (it imputes small
+    # tables better than two), two layers of the width above.
+    assert small["hidden_layer_sizes"] == [256]
+    assert auto_schedule(2001)["hidden_layer_sizes"] == [128, 128]
+    assert mid["hidden_layer_sizes"] == [mid["width"]] * 2
+    assert huge["hidden_layer_sizes"] == [64, 64]
     # Beyond 10,000 rows epochs shrink as 1 / sqrt(n): gradient steps still grow.
     assert huge["epochs"] == 8 and huge["epochs"] * 100_000 > large["epochs"] * 10_000
 
