@@ -439,26 +439,49 @@ def test_transformer_reduces_an_incomplete_table(holes):
 # ------------------------------------------------------------- nn core
 
 
-def test_categorical_log_prob_matches_torch():
-    likelihood = Categorical([3, 1, 4])
+@pytest.mark.parametrize("levels", [[3, 1, 4], [16, 3652, 3, 103, 2], [2, 2, 2]])
+def test_categorical_log_prob_matches_torch(levels):
+    """Every method against torch's Categorical, column by column, also
+    when the columns' level counts differ widely (they are computed in
+    groups padded to at most twice a column's levels)."""
+    likelihood = Categorical(levels)
+    n_out = sum(levels)
+    starts = np.concatenate([[0], np.cumsum(levels)[:-1]])
+    slices = [slice(int(a), int(a) + c) for a, c in zip(starts, levels)]
     generator = torch.Generator().manual_seed(0)
-    out = torch.randn(5, 7, 8, generator=generator, dtype=torch.float64)
+    out = torch.randn(5, 7, n_out, generator=generator, dtype=torch.float64)
     x = torch.stack(
-        [torch.randint(0, c, (7,), generator=generator) for c in [3, 1, 4]], dim=-1
+        [torch.randint(0, c, (7,), generator=generator) for c in levels], dim=-1
     ).double()
-    elements = likelihood.log_prob_elements(x, out)
-    expected = torch.stack(
-        [
-            torch.distributions.Categorical(logits=out[..., s]).log_prob(x[:, j].long())
-            for j, s in enumerate([slice(0, 3), slice(3, 4), slice(4, 8)])
-        ],
-        dim=-1,
-    )
-    torch.testing.assert_close(elements, expected)
+    mask = torch.rand(7, len(levels), generator=generator) < 0.6
+    columns = [torch.distributions.Categorical(logits=out[..., s]) for s in slices]
+    expected = torch.stack([d.log_prob(x[:, j].long()) for j, d in enumerate(columns)], dim=-1)
+    torch.testing.assert_close(likelihood.log_prob_elements(x, out), expected)
     probs = likelihood.predictive(out)
-    torch.testing.assert_close(probs[..., :3].sum(-1), torch.ones(5, 7, dtype=torch.float64))
-    assert likelihood.encoder_input(x).shape == (7, 8)
+    torch.testing.assert_close(probs, torch.cat([d.probs for d in columns], dim=-1))
+    torch.testing.assert_close(
+        likelihood.mean(out), torch.stack([d.probs.argmax(-1) for d in columns], -1).double()
+    )
+    one_hot = torch.cat(
+        [torch.nn.functional.one_hot(x[:, j].long(), c) * mask[:, j:j + 1]
+         for j, c in enumerate(levels)], dim=-1,
+    ).double()
+    torch.testing.assert_close(likelihood.encoder_input(x, mask), one_hot)
     assert (likelihood.point_estimate(probs) == likelihood.mean(out)).all()
+    stats = probs.mean(0)
+    brier = torch.stack(
+        [((stats[:, s] - one_hot_j) ** 2).sum(-1) for s, one_hot_j in zip(
+            slices, [torch.nn.functional.one_hot(x[:, j].long(), c).double()
+                     for j, c in enumerate(levels)])], dim=-1,
+    )
+    torch.testing.assert_close(likelihood.prediction_error(x, stats), brier)
+    draws = likelihood.sample(out, torch.Generator().manual_seed(1))
+    assert draws.shape == (5, 7, len(levels))
+    assert ((draws >= 0) & (draws < torch.tensor(levels))).all()
+    # No column is padded beyond twice its levels.
+    for g, cols in enumerate(likelihood._groups):
+        width = likelihood._group(g)[1].shape[1]
+        assert all(width < 2 * levels[j] or levels[j] == width for j in cols)
 
 
 def test_mixed_likelihood_reassembles_columns():

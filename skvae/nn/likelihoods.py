@@ -22,6 +22,7 @@ Likelihoods are ``nn.Module`` objects so that learned parameters (the
 Gaussian's per-feature scale) live in the VAE's state dict.
 """
 
+import itertools
 import math
 
 import torch
@@ -216,6 +217,13 @@ class Categorical(Likelihood):
     other column); the decoder outputs one logit per level, columns side by
     side. The encoder reads each column one-hot.
 
+    Columns are computed in groups, padded to the most levels in their
+    group: columns whose numbers of levels round up to the same power of
+    two share one, so padding at most doubles the work. (One padded block
+    for all columns made every column of a table with one column of
+    thousands of levels, such as flights' tail numbers, cost that many
+    logits.)
+
     Parameters
     ----------
     n_categories : sequence of int
@@ -228,14 +236,55 @@ class Categorical(Likelihood):
             raise ValueError(f"n_categories must be positive ints, got {n_categories!r}.")
         super().__init__(len(n_categories))
         self.n_categories = n_categories
-        width = max(n_categories)
-        offsets = torch.tensor([0, *n_categories[:-1]]).cumsum(0)
-        levels = torch.arange(width)
-        valid = levels < torch.tensor(n_categories).unsqueeze(1)
-        # (column, level) -> position in the decoder output; padding points
-        # at the column's first logit and is masked out.
-        self.register_buffer("_index", torch.where(valid, offsets.unsqueeze(1) + levels, offsets.unsqueeze(1)), persistent=False)
-        self.register_buffer("_valid", valid, persistent=False)
+        offsets = [0, *itertools.accumulate(n_categories)][:-1]
+        buckets = {}
+        for j, count in enumerate(n_categories):
+            buckets.setdefault((count - 1).bit_length(), []).append(j)
+        self._groups = [cols for _, cols in sorted(buckets.items())]
+        positions = []  # output positions of each group's levels, in group order
+        for g, cols in enumerate(self._groups):
+            width = max(n_categories[j] for j in cols)
+            # (column, level) -> position in the decoder output; padding
+            # points at the column's first logit and is masked out.
+            index = [
+                [offsets[j] + min(level, n_categories[j]) * (level < n_categories[j])
+                 for level in range(width)]
+                for j in cols
+            ]
+            valid = [[level < n_categories[j] for level in range(width)] for j in cols]
+            self.register_buffer(f"_columns{g}", torch.tensor(cols), persistent=False)
+            self.register_buffer(f"_index{g}", torch.tensor(index), persistent=False)
+            self.register_buffer(f"_valid{g}", torch.tensor(valid), persistent=False)
+            positions += [offsets[j] + level for j in cols for level in range(n_categories[j])]
+        # A group of one column reads its logits as a slice (no copy).
+        self._slices = [
+            slice(offsets[cols[0]], offsets[cols[0]] + n_categories[cols[0]])
+            if len(cols) == 1 else None
+            for cols in self._groups
+        ]
+        # Put the groups' results, concatenated, back in column (and
+        # output) order: only needed with more than one group.
+        order = [j for cols in self._groups for j in cols]
+        self._reorder = len(self._groups) > 1
+        column_order = sorted(range(len(order)), key=order.__getitem__)
+        output_order = sorted(range(len(positions)), key=positions.__getitem__)
+        self.register_buffer("_column_order", torch.tensor(column_order), persistent=False)
+        self.register_buffer("_output_order", torch.tensor(output_order), persistent=False)
+
+    def _group(self, g):
+        return (
+            getattr(self, f"_columns{g}"), getattr(self, f"_index{g}"), getattr(self, f"_valid{g}")
+        )
+
+    def _per_column(self, parts):
+        """Per-group results (..., columns of the group) in column order."""
+        out = torch.cat(parts, dim=-1) if self._reorder else parts[0]
+        return out[..., self._column_order] if self._reorder else out
+
+    def _per_output(self, parts):
+        """Per-group results (..., levels of the group's columns) in output order."""
+        out = torch.cat(parts, dim=-1) if self._reorder else parts[0]
+        return out[..., self._output_order] if self._reorder else out
 
     @property
     def n_outputs(self):
@@ -244,48 +293,82 @@ class Categorical(Likelihood):
     n_inputs = n_outputs
     n_statistics = n_outputs
 
-    def _log_probs(self, out):
-        """Log-probabilities of each level, shape (..., n_columns, max levels)."""
-        logits = out[..., self._index].masked_fill(~self._valid, -torch.inf)
+    def _log_probs(self, out, g):
+        """Log-probabilities of each level of group ``g``'s columns, shape
+        (..., n_columns of the group, most levels in the group)."""
+        if self._slices[g] is not None:
+            return torch.log_softmax(out[..., self._slices[g]], dim=-1).unsqueeze(-2)
+        _, index, valid = self._group(g)
+        logits = out[..., index].masked_fill(~valid, -torch.inf)
         return torch.log_softmax(logits, dim=-1)
 
     def _codes(self, x):
         upper = torch.tensor(self.n_categories, device=x.device) - 1
         return torch.minimum(x.long().clamp(min=0), upper)
 
+    def _group_codes(self, codes, g):
+        columns = self._group(g)[0]
+        return codes[..., columns] if self._reorder else codes
+
     def log_prob_elements(self, x, out):
-        log_probs = self._log_probs(out)
-        codes = self._codes(x).expand(log_probs.shape[:-1]).unsqueeze(-1)
-        return log_probs.gather(-1, codes).squeeze(-1)
+        codes = self._codes(x)
+        parts = []
+        for g in range(len(self._groups)):
+            log_probs = self._log_probs(out, g)
+            group_codes = self._group_codes(codes, g).expand(log_probs.shape[:-1]).unsqueeze(-1)
+            parts.append(log_probs.gather(-1, group_codes).squeeze(-1))
+        return self._per_column(parts)
 
     def encoder_input(self, x, mask=None):
-        one_hot = (self._codes(x).unsqueeze(-1) == torch.arange(self._index.shape[1], device=x.device)).to(x.dtype)
-        if mask is not None:
-            one_hot = one_hot * mask.unsqueeze(-1)
-        return one_hot[..., self._valid]
+        codes = self._codes(x)
+        parts = []
+        for g in range(len(self._groups)):
+            columns, index, valid = self._group(g)
+            levels = torch.arange(index.shape[1], device=x.device)
+            one_hot = (self._group_codes(codes, g).unsqueeze(-1) == levels).to(x.dtype)
+            if mask is not None:
+                group_mask = mask[..., columns] if self._reorder else mask
+                one_hot = one_hot * group_mask.unsqueeze(-1)
+            parts.append(one_hot[..., valid])
+        return self._per_output(parts)
 
     def mean(self, out):
-        return self._log_probs(out).argmax(dim=-1).to(out.dtype)
+        parts = [self._log_probs(out, g).argmax(dim=-1) for g in range(len(self._groups))]
+        return self._per_column(parts).to(out.dtype)
 
     def predictive(self, out):
-        return self._log_probs(out).exp()[..., self._valid]
+        parts = [
+            self._log_probs(out, g).exp()[..., self._group(g)[2]] for g in range(len(self._groups))
+        ]
+        return self._per_output(parts)
 
     def point_estimate(self, stats):
-        probs = stats[..., self._index].masked_fill(~self._valid, -1.0)
-        return probs.argmax(dim=-1).to(stats.dtype)
+        parts = []
+        for g in range(len(self._groups)):
+            _, index, valid = self._group(g)
+            parts.append(stats[..., index].masked_fill(~valid, -1.0).argmax(dim=-1))
+        return self._per_column(parts).to(stats.dtype)
 
     def prediction_error(self, x, stats):
-        probs = stats[..., self._index].masked_fill(~self._valid, 0.0)
-        levels = torch.arange(self._index.shape[1], device=x.device)
-        truth = (self._codes(x).unsqueeze(-1) == levels).to(stats.dtype)
-        return ((probs - truth) ** 2).sum(dim=-1)
+        codes = self._codes(x)
+        parts = []
+        for g in range(len(self._groups)):
+            _, index, valid = self._group(g)
+            probs = stats[..., index].masked_fill(~valid, 0.0)
+            levels = torch.arange(index.shape[1], device=x.device)
+            truth = (self._group_codes(codes, g).unsqueeze(-1) == levels).to(stats.dtype)
+            parts.append(((probs - truth) ** 2).sum(dim=-1))
+        return self._per_column(parts)
 
     def sample(self, out, generator=None):
         # Gumbel-max: one draw per column from a local generator.
-        log_probs = self._log_probs(out)
-        u = torch.rand(log_probs.shape, generator=generator, device=out.device, dtype=out.dtype)
-        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
-        return (log_probs + gumbel).argmax(dim=-1).to(out.dtype)
+        parts = []
+        for g in range(len(self._groups)):
+            log_probs = self._log_probs(out, g)
+            u = torch.rand(log_probs.shape, generator=generator, device=out.device, dtype=out.dtype)
+            gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+            parts.append((log_probs + gumbel).argmax(dim=-1))
+        return self._per_column(parts).to(out.dtype)
 
 
 class Mixed(Likelihood):
