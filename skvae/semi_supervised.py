@@ -159,8 +159,9 @@ class VAEClassifier(
         of at least 500,000 weights or training steps of at least 1,024
         rows, latent draws included, and 2**23 multiply-adds (rows times
         weights: the imputer's 20-draw steps on small tables), and
-        "float32" otherwise (smaller steps gain nothing; GPUs are untested). Inference (``transform``,
-        ``score_samples``, ...) always computes in full precision.
+        "float32" otherwise (smaller steps gain nothing; GPUs are
+        untested). Inference (``transform``, ``score_samples``, ...) always
+        computes in full precision.
 
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the
