@@ -247,8 +247,7 @@ class Categorical(Likelihood):
             # (column, level) -> position in the decoder output; padding
             # points at the column's first logit and is masked out.
             index = [
-                [offsets[j] + min(level, n_categories[j]) * (level < n_categories[j])
-                 for level in range(width)]
+                [offsets[j] + (level if level < n_categories[j] else 0) for level in range(width)]
                 for j in cols
             ]
             valid = [[level < n_categories[j] for level in range(width)] for j in cols]
@@ -276,15 +275,17 @@ class Categorical(Likelihood):
             getattr(self, f"_columns{g}"), getattr(self, f"_index{g}"), getattr(self, f"_valid{g}")
         )
 
-    def _per_column(self, parts):
-        """Per-group results (..., columns of the group) in column order."""
-        out = torch.cat(parts, dim=-1) if self._reorder else parts[0]
-        return out[..., self._column_order] if self._reorder else out
+    def _in_order(self, parts, order):
+        """The groups' results, side by side on the last dimension, put in
+        ``order`` (``_column_order`` for one value per column,
+        ``_output_order`` for one per level)."""
+        if not self._reorder:
+            return parts[0]
+        return torch.cat(parts, dim=-1)[..., order]
 
-    def _per_output(self, parts):
-        """Per-group results (..., levels of the group's columns) in output order."""
-        out = torch.cat(parts, dim=-1) if self._reorder else parts[0]
-        return out[..., self._output_order] if self._reorder else out
+    def _group_columns(self, t, g):
+        """The entries of group ``g``'s columns on the last dimension of ``t``."""
+        return t[..., self._group(g)[0]] if self._reorder else t
 
     @property
     def n_outputs(self):
@@ -306,48 +307,43 @@ class Categorical(Likelihood):
         upper = torch.tensor(self.n_categories, device=x.device) - 1
         return torch.minimum(x.long().clamp(min=0), upper)
 
-    def _group_codes(self, codes, g):
-        columns = self._group(g)[0]
-        return codes[..., columns] if self._reorder else codes
-
     def log_prob_elements(self, x, out):
         codes = self._codes(x)
         parts = []
         for g in range(len(self._groups)):
             log_probs = self._log_probs(out, g)
-            group_codes = self._group_codes(codes, g).expand(log_probs.shape[:-1]).unsqueeze(-1)
+            group_codes = self._group_columns(codes, g).expand(log_probs.shape[:-1]).unsqueeze(-1)
             parts.append(log_probs.gather(-1, group_codes).squeeze(-1))
-        return self._per_column(parts)
+        return self._in_order(parts, self._column_order)
 
     def encoder_input(self, x, mask=None):
         codes = self._codes(x)
         parts = []
         for g in range(len(self._groups)):
-            columns, index, valid = self._group(g)
+            _, index, valid = self._group(g)
             levels = torch.arange(index.shape[1], device=x.device)
-            one_hot = (self._group_codes(codes, g).unsqueeze(-1) == levels).to(x.dtype)
+            one_hot = (self._group_columns(codes, g).unsqueeze(-1) == levels).to(x.dtype)
             if mask is not None:
-                group_mask = mask[..., columns] if self._reorder else mask
-                one_hot = one_hot * group_mask.unsqueeze(-1)
+                one_hot = one_hot * self._group_columns(mask, g).unsqueeze(-1)
             parts.append(one_hot[..., valid])
-        return self._per_output(parts)
+        return self._in_order(parts, self._output_order)
 
     def mean(self, out):
         parts = [self._log_probs(out, g).argmax(dim=-1) for g in range(len(self._groups))]
-        return self._per_column(parts).to(out.dtype)
+        return self._in_order(parts, self._column_order).to(out.dtype)
 
     def predictive(self, out):
         parts = [
             self._log_probs(out, g).exp()[..., self._group(g)[2]] for g in range(len(self._groups))
         ]
-        return self._per_output(parts)
+        return self._in_order(parts, self._output_order)
 
     def point_estimate(self, stats):
         parts = []
         for g in range(len(self._groups)):
             _, index, valid = self._group(g)
             parts.append(stats[..., index].masked_fill(~valid, -1.0).argmax(dim=-1))
-        return self._per_column(parts).to(stats.dtype)
+        return self._in_order(parts, self._column_order).to(stats.dtype)
 
     def prediction_error(self, x, stats):
         codes = self._codes(x)
@@ -356,9 +352,9 @@ class Categorical(Likelihood):
             _, index, valid = self._group(g)
             probs = stats[..., index].masked_fill(~valid, 0.0)
             levels = torch.arange(index.shape[1], device=x.device)
-            truth = (self._group_codes(codes, g).unsqueeze(-1) == levels).to(stats.dtype)
+            truth = (self._group_columns(codes, g).unsqueeze(-1) == levels).to(stats.dtype)
             parts.append(((probs - truth) ** 2).sum(dim=-1))
-        return self._per_column(parts)
+        return self._in_order(parts, self._column_order)
 
     def sample(self, out, generator=None):
         # Gumbel-max: one draw per column from a local generator.
@@ -368,7 +364,7 @@ class Categorical(Likelihood):
             u = torch.rand(log_probs.shape, generator=generator, device=out.device, dtype=out.dtype)
             gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
             parts.append((log_probs + gumbel).argmax(dim=-1))
-        return self._per_column(parts).to(out.dtype)
+        return self._in_order(parts, self._column_order).to(out.dtype)
 
 
 class Mixed(Likelihood):
