@@ -292,7 +292,10 @@ def _check_fitted_arrays(state, config):
     n_features_in = state.get("n_features_in_")
     if not (_is_int(n_features_in) and n_features_in >= 1):
         raise ValueError(f"n_features_in_ must be a positive int, got {n_features_in!r:.100}.")
-    for key in ("_shift", "_scale", "feature_names_in_", "categorical_features_"):
+    for key in (
+        "_shift", "_scale", "feature_names_in_", "categorical_features_", "_data_min",
+        "_data_max", "_ordered_categories",
+    ):
         length(key, n_features_in, "one per feature")
     n_components = config["n_components"]
     length("_order", n_components, "one per component")

@@ -12,6 +12,7 @@ import torch
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.impute import MissingIndicator
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
 from sklearn.utils.validation import (
     FLOAT_DTYPES,
@@ -547,6 +548,82 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 print(f"Imputed in {time.perf_counter() - start:.1f}s.", flush=True)
         return self._assemble(table, X_model)
 
+    def sample(self, n_samples=1, random_state=None, *, noise=True, clip=True):
+        """Generate new rows from the model: synthetic data.
+
+        Each row comes from a latent code drawn from the prior, z ~ N(0, I),
+        then from p(x | z): numbers with the model's noise, levels drawn
+        with their probabilities. Rows are independent of each other and
+        of the rows seen in ``fit``.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to generate.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws; None uses the estimator's ``random_state``
+            (so a fixed ``random_state`` gives the same rows at every call).
+        noise : bool, default=True
+            False gives the mean of p(x | z) instead of a draw (the most
+            probable level for categories): smoother rows, with less spread
+            than the data.
+        clip : bool, default=True
+            Keep every number within the range observed in ``fit`` (values
+            outside come from the Gaussian's tails).
+
+        Returns
+        -------
+        X_new : ndarray or DataFrame of shape (n_samples, n_features_out)
+            The features of ``fit`` without those that were empty there
+            (unless ``keep_empty_features``: then missing), and without the
+            missing indicator. A DataFrame with the column names and dtypes
+            of ``fit`` when fitted on one (integer columns hold rounded
+            values, categorical ones the levels seen in ``fit``, with their
+            categories); an array otherwise, as ``transform`` returns.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from skvae import VAEImputer
+        >>> frame = pd.DataFrame({
+        ...     "size": [1.0, 2.0, None, 4.0] * 10,
+        ...     "colour": pd.Categorical(["red", "blue", "red", None] * 10),
+        ... })
+        >>> imputer = VAEImputer(max_iter=5, random_state=0).fit(frame)
+        >>> new = imputer.sample(3, random_state=0)
+        >>> new.dtypes.astype(str).tolist()
+        ['float64', 'category']
+        >>> bool(new["colour"].isin(["red", "blue"]).all())
+        True
+        """
+        check_is_fitted(self)
+        if (
+            not isinstance(n_samples, (Integral, np.integer))
+            or isinstance(n_samples, (bool, np.bool_))
+            or n_samples < 1
+        ):
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        if not hasattr(self, "_data_min"):
+            raise AttributeError(
+                "This VAEImputer was saved by a version of skvae without sample(); "
+                "fit it again to sample from it."
+            )
+        rng = check_random_state(self.random_state if random_state is None else random_state)
+        Z = rng.standard_normal((int(n_samples), self._config["n_components"]))
+        module = self._imputation_module()
+        param = next(module.parameters())
+        generator = torch.Generator(param.device).manual_seed(draw_seed(rng))
+        likelihood = module.likelihood
+
+        def draw(z):
+            out = module.decode(z)
+            return likelihood.sample(out, generator) if noise else likelihood.mean(out)
+
+        values = self._map_batches(
+            draw, Z, batch_size=self._imputation_batch_size(1), module=module
+        )
+        return self._assemble_sample(values, clip)
+
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.
 
@@ -771,6 +848,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
                     values.reshape(-1, 1), "gaussian", names=[self._feature_name(j)]
                 )
                 self._shift[j], self._scale[j] = shift[0], scale[0]
+        self._data_min, self._data_max = _numeric_ranges(table, self.categorical_features_)
+        self._column_dtypes, self._dtype_categories, self._ordered_categories = (
+            _describe_dtypes(table)
+        )
+        self._array_dtype = _array_output_dtype(table, self.categorical_features_)
         # The model sees the non-empty features, in input order.
         self._model_features = np.flatnonzero(~self._empty)
         is_cat = self.categorical_features_[self._model_features]
@@ -1163,6 +1245,60 @@ class VAEImputer(TransformerMixin, BaseVAE):
         out.columns = names
         return out
 
+    def _assemble_sample(self, values, clip):
+        """Generated rows, from model units (``values``, one column per
+        modelled feature) to the columns and dtypes of ``fit``."""
+        n = values.shape[0]
+        cat_index = np.flatnonzero(self.categorical_features_)
+        position = {int(j): k for k, j in enumerate(self._model_features)}
+        frame = self._column_dtypes is not None
+        pd = None
+        if frame:
+            import pandas as pd
+        columns, dtypes = [], []
+        for j in self._kept_features:
+            dtype = self._fit_dtype(j, pd)
+            dtypes.append(dtype)
+            if self._empty[j]:
+                columns.append(np.full(n, np.nan) if not self.categorical_features_[j]
+                               else np.full(n, None, dtype=object))
+                continue
+            column = values[:, position[int(j)]]
+            if self.categorical_features_[j]:
+                levels = self.categories_[int(np.searchsorted(cat_index, j))]
+                columns.append(levels[column.astype(np.intp)])
+                continue
+            column = column.astype(np.float64) * self._scale[j] + self._shift[j]
+            if clip:
+                column = np.clip(column, self._data_min[j], self._data_max[j])
+            columns.append(_as_integers(column, dtype))
+        if frame:
+            data = {
+                k: _restore_dtype(values, dtype, pd)
+                for k, (values, dtype) in enumerate(zip(columns, dtypes))
+            }
+            out = pd.DataFrame(data, index=pd.RangeIndex(n))
+            out.columns = list(self.feature_names_in_[self._kept_features])
+            return out
+        out = np.empty((n, len(columns)), dtype=self._array_dtype)
+        for k, column in enumerate(columns):
+            out[:, k] = column
+        return out
+
+    def _fit_dtype(self, j, pd):
+        """The dtype column j had in ``fit``: numpy's for arrays, pandas'
+        (rebuilt from its name and categories) for DataFrames."""
+        if self._column_dtypes is None:
+            return np.dtype(self._array_dtype)
+        name = self._column_dtypes[j]
+        if name == "category":
+            categories = self._dtype_categories[j]
+            return pd.CategoricalDtype(categories, ordered=bool(self._ordered_categories[j]))
+        try:
+            return pd.api.types.pandas_dtype(name)
+        except TypeError:
+            return np.dtype(object)
+
     def __getstate__(self):
         state = super().__getstate__()
         if is_pandas_na(state.get("missing_values")):
@@ -1187,6 +1323,54 @@ class VAEImputer(TransformerMixin, BaseVAE):
         tags.input_tags.categorical = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _numeric_ranges(table, categorical):
+    """Smallest and largest observed value of each numeric column (NaN for
+    categorical or empty ones): the range ``sample`` keeps to."""
+    n_features = len(table.columns)
+    low, high = np.full(n_features, np.nan), np.full(n_features, np.nan)
+    for j, column in enumerate(table.columns):
+        values = column[~table.missing[:, j]]
+        if not categorical[j] and values.size:
+            low[j], high[j] = np.min(values), np.max(values)
+    return low, high
+
+
+def _describe_dtypes(table):
+    """For a DataFrame: each column's dtype by name, the categories of each
+    pandas categorical one (None for the others) and whether they are
+    ordered, from which ``sample`` rebuilds the dtypes (plain strings and
+    arrays, which any loader trusts). For arrays: three Nones."""
+    if table.frame is None:
+        return None, None, None
+    names, categories, ordered = [], [], []
+    for dtype in table.frame.dtypes:
+        names.append(str(dtype))
+        is_category = names[-1] == "category"
+        categories.append(
+            np.asarray(dtype.categories.to_numpy(dtype=object), dtype=object)
+            if is_category else None
+        )
+        ordered.append(bool(dtype.ordered) if is_category else False)
+    return names, categories, np.array(ordered, dtype=bool)
+
+
+def _array_output_dtype(table, categorical):
+    """The dtype of ``sample``'s array output, as ``transform`` would give
+    for the array seen in fit: object with categories that are not numbers,
+    else the array's integer or float32 dtype, else float64."""
+    if table.frame is not None:
+        return None
+    if table.numeric_array is None:
+        kinds = {c.dtype.kind for c in table.columns}
+        numeric = kinds <= set("fiub")
+        return str(table.dtype) if numeric and _integer_dtype(table.dtype) else (
+            "float64" if numeric else "object"
+        )
+    if _integer_dtype(table.dtype):
+        return str(table.dtype)
+    return str(table.numeric_array.dtype)
 
 
 def _shrinkage_weight(probs, codes, frequencies):

@@ -13,6 +13,7 @@ from ._base import (
     BaseVAE,
     check_unit_interval,
     combine_moments,
+    draw_seed,
     feature_moments,
     rescale_dense_gaussian,
     resolve_conv_layers,
@@ -392,24 +393,44 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             )
         return self._decode_mean(Z)
 
-    def sample(self, n_samples=1, random_state=None):
-        """Generate rows: decoder means at latent codes drawn from the prior.
+    def sample(self, n_samples=1, random_state=None, *, noise=True):
+        """Generate rows: latent codes drawn from the prior, then rows
+        drawn from p(x | z).
 
         Parameters
         ----------
         n_samples : int, default=1
         random_state : int, RandomState instance or None, default=None
             None uses the estimator's ``random_state``.
+        noise : bool, default=True
+            True draws each row from p(x | z): Gaussian features with the
+            model's noise (their spread then matches the data's), Bernoulli
+            ones as 0 or 1. False gives the decoder's mean at each code
+            instead: smoother rows with less spread, and the images to look
+            at for pixel likelihoods.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features_in_)
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        if (
+            not isinstance(n_samples, (int, np.integer))
+            or isinstance(n_samples, (bool, np.bool_))
+            or n_samples < 1
+        ):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         rng = check_random_state(self.random_state if random_state is None else random_state)
-        return self._decode_mean(rng.standard_normal((n_samples, self.n_components_)))
+        Z = rng.standard_normal((n_samples, self.n_components_))
+        if not noise:
+            return self._decode_mean(Z)
+        module = self._inference
+        generator = torch.Generator(next(module.parameters()).device).manual_seed(draw_seed(rng))
+        values = self._map_batches(
+            lambda z: module.likelihood.sample(module.decode(z), generator),
+            Z[:, np.argsort(self._order)],
+        )
+        return self._from_model_units(values)
 
     def score_samples(self, X):
         """Lower bound on the log-likelihood of each row, in nats.
