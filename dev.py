@@ -9,6 +9,10 @@ The first run creates ``.venv`` beside this file, installs the CPU build of
 torch, then skvae with its development extras; later runs reuse it (and
 reinstall when setup.cfg changes). Set SKVAE_TORCH to choose another torch
 requirement (default ``torch==2.13.0``).
+
+``bench synthesis`` runs in an environment of its own, ``.venv-synthesis``,
+made the same way with the ``synthesis`` extras instead (ctgan, sdmetrics:
+they need pandas < 3, while ``.venv`` keeps the newest pandas).
 """
 
 import hashlib
@@ -20,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-STAMP = VENV / ".skvae-installed"
+# Benchmarks whose peers cannot share .venv: name -> (environment, extras).
+BENCH_ENVIRONMENTS = {"synthesis": (ROOT / ".venv-synthesis", "synthesis")}
 
 
 def run(*args, **kwargs):
@@ -29,19 +33,27 @@ def run(*args, **kwargs):
     subprocess.run([str(a) for a in args], check=True, **kwargs)
 
 
-def ensure_environment():
-    """Create the virtual environment and install what is missing."""
+def python_in(environment):
+    return environment / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_environment(environment=VENV, extras="dev"):
+    """Create the virtual environment and install what is missing; its
+    python."""
+    python = python_in(environment)
+    stamp = environment / ".skvae-installed"
     wanted = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
-        return
-    if not PYTHON.exists():
-        venv.create(VENV, with_pip=True)
-    pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if stamp.exists() and stamp.read_text() == wanted:
+        return python
+    if not python.exists():
+        venv.create(environment, with_pip=True)
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     # Torch first, pinned: a bare `torch` requirement would pull a multi-GB
     # CUDA build when no torch is installed.
     run(*pip, os.environ.get("SKVAE_TORCH", "torch==2.13.0"))
-    run(*pip, "-e", f"{ROOT}[dev]")
-    STAMP.write_text(wanted)
+    run(*pip, "-e", f"{ROOT}[{extras}]")
+    stamp.write_text(wanted)
+    return python
 
 
 def main(argv):
@@ -52,15 +64,16 @@ def main(argv):
     if not argv or (argv[0] not in commands and argv[0] != "bench"):
         print(__doc__)
         return 2
-    ensure_environment()
     if argv[0] == "bench":
         if len(argv) < 2:
             print("usage: python3 dev.py bench NAME [args...]")
             return 2
+        python = ensure_environment(*BENCH_ENVIRONMENTS.get(argv[1], ()))
         args = [ROOT / "benchmarks" / f"bench_{argv[1]}.py", *argv[2:]]
     else:
+        python = ensure_environment()
         args = [*commands[argv[0]], *argv[1:]]
-    return subprocess.run([str(PYTHON), *map(str, args)], cwd=ROOT).returncode
+    return subprocess.run([str(python), *map(str, args)], cwd=ROOT).returncode
 
 
 if __name__ == "__main__":

