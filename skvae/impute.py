@@ -30,6 +30,22 @@ from ._base import (
     standardisation,
 )
 from ._limits import check_importance_samples, check_network_size
+from ._table import (
+    _array_output_dtype,
+    _as_integers,
+    _categorical_dtype,
+    _describe_dtypes,
+    _integer_dtype,
+    _integer_labels,
+    _is_dataframe,
+    _isna,
+    _level_codes,
+    _n_columns,
+    _numeric_ranges,
+    _restore_dtype,
+    _Table,
+    _unique_levels,
+)
 from .nn.train import Schedule
 
 # Values per batch when imputing: rows x importance draws x the widest
@@ -90,52 +106,6 @@ def auto_schedule(n_samples):
     small = n_samples <= _SMALL
     settings["hidden_layer_sizes"] = list(_SMALL_HIDDEN if small else [settings["width"]] * 2)
     return settings
-
-
-def _is_dataframe(X):
-    return hasattr(X, "iloc") and hasattr(X, "dtypes") and getattr(X, "ndim", 2) == 2
-
-
-def _categorical_dtype(dtype):
-    """Whether a pandas column of ``dtype`` holds categories rather than numbers."""
-    return dtype == object or dtype == bool or dtype.kind in ("O", "b", "U", "S") or str(dtype) in (
-        "category",
-        "string",
-        "boolean",
-        "str",
-    )
-
-
-def _unique_levels(values):
-    """The distinct values of a column, sorted where they can be compared."""
-    try:
-        return np.unique(values)
-    except TypeError:  # mixed types: order by type name, then value
-        distinct = list(dict.fromkeys(values.tolist()))
-        try:
-            distinct.sort(key=lambda v: (type(v).__name__, v))
-        except TypeError:
-            distinct.sort(key=lambda v: (type(v).__name__, str(v)))
-        return np.array(distinct, dtype=object)
-
-
-class _Table:
-    """An input table split into its columns' values and its missing mask."""
-
-    def __init__(self, columns, missing, frame, numeric_array, dtype=None):
-        self.columns = columns  # list of 1-D arrays (float for numeric columns)
-        self.missing = missing  # bool (n_samples, n_features)
-        self.frame = frame  # the DataFrame given, or None
-        self.numeric_array = numeric_array  # the validated 2-D float array, or None
-        self.dtype = dtype  # the dtype of the array given, or None
-
-    def column_dtype(self, j):
-        """The dtype column j came with (None for a list)."""
-        return self.frame.dtypes.iloc[j] if self.frame is not None else self.dtype
-
-    @property
-    def n_samples(self):
-        return self.missing.shape[0]
 
 
 class VAEImputer(TransformerMixin, BaseVAE):
@@ -1325,54 +1295,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
         return tags
 
 
-def _numeric_ranges(table, categorical):
-    """Smallest and largest observed value of each numeric column (NaN for
-    categorical or empty ones): the range ``sample`` keeps to."""
-    n_features = len(table.columns)
-    low, high = np.full(n_features, np.nan), np.full(n_features, np.nan)
-    for j, column in enumerate(table.columns):
-        values = column[~table.missing[:, j]]
-        if not categorical[j] and values.size:
-            low[j], high[j] = np.min(values), np.max(values)
-    return low, high
-
-
-def _describe_dtypes(table):
-    """For a DataFrame: each column's dtype by name, the categories of each
-    pandas categorical one (None for the others) and whether they are
-    ordered, from which ``sample`` rebuilds the dtypes (plain strings and
-    arrays, which any loader trusts). For arrays: three Nones."""
-    if table.frame is None:
-        return None, None, None
-    names, categories, ordered = [], [], []
-    for dtype in table.frame.dtypes:
-        names.append(str(dtype))
-        is_category = names[-1] == "category"
-        categories.append(
-            np.asarray(dtype.categories.to_numpy(dtype=object), dtype=object)
-            if is_category else None
-        )
-        ordered.append(bool(dtype.ordered) if is_category else False)
-    return names, categories, np.array(ordered, dtype=bool)
-
-
-def _array_output_dtype(table, categorical):
-    """The dtype of ``sample``'s array output, as ``transform`` would give
-    for the array seen in fit: object with categories that are not numbers,
-    else the array's integer or float32 dtype, else float64."""
-    if table.frame is not None:
-        return None
-    if table.numeric_array is None:
-        kinds = {c.dtype.kind for c in table.columns}
-        numeric = kinds <= set("fiub")
-        return str(table.dtype) if numeric and _integer_dtype(table.dtype) else (
-            "float64" if numeric else "object"
-        )
-    if _integer_dtype(table.dtype):
-        return str(table.dtype)
-    return str(table.numeric_array.dtype)
-
-
 def _shrinkage_weight(probs, codes, frequencies):
     """The weight w on the grid that maximises the mean log-likelihood of
     the levels ``codes`` under ``(1 - w) * probs + w * frequencies``; the
@@ -1384,62 +1306,3 @@ def _shrinkage_weight(probs, codes, frequencies):
     return float(_SHRINKAGE_GRID[np.argmax(log_lik)])
 
 
-def _n_columns(X):
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2:
-        return int(shape[1])
-    return int(np.shape(np.asarray(X, dtype=object))[1])
-
-
-def _isna(values):
-    """NaN, None and pandas.NA in an object array (of any shape)."""
-    try:
-        import pandas as pd
-
-        return np.asarray(pd.isna(values), dtype=bool)
-    except ImportError:
-        values = np.asarray(values, dtype=object)
-        flat = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values.ravel()]
-        return np.array(flat, dtype=bool).reshape(values.shape)
-
-
-def _integer_labels(columns):
-    """Whether some column label is an integer (bools are not)."""
-    return any(
-        isinstance(c, numbers.Integral) and not isinstance(c, (bool, np.bool_)) for c in columns
-    )
-
-
-def _level_codes(values, levels):
-    """Codes of ``values`` among ``levels`` and which of them are known."""
-    lookup = {}
-    for code, level in enumerate(levels.tolist()):
-        lookup.setdefault(level, code)
-    codes = np.array([lookup.get(v, -1) for v in values.tolist()], dtype=np.int64)
-    known = codes >= 0
-    return codes.astype(np.float64), known
-
-
-def _integer_dtype(dtype):
-    """Whether ``dtype`` (numpy, or a pandas nullable Int/UInt) holds integers."""
-    return dtype is not None and getattr(dtype, "kind", None) in ("i", "u")
-
-
-def _as_integers(values, dtype):
-    """Imputed ``values`` of a column of integer ``dtype`` rounded to the
-    nearest integer it can hold (other dtypes: as they are)."""
-    if not _integer_dtype(dtype):
-        return values
-    info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
-    return np.clip(np.round(values), info.min, info.max)
-
-
-def _restore_dtype(values, dtype, pd):
-    """A column of imputed values in the dtype it came with, where it can
-    hold them (integer columns hold rounded imputations)."""
-    if str(dtype) == "category":
-        return pd.Categorical(values, categories=dtype.categories, ordered=dtype.ordered)
-    try:
-        return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else values.astype(dtype)
-    except (TypeError, ValueError):
-        return values
