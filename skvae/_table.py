@@ -71,15 +71,16 @@ def _numeric_ranges(table, categorical):
     return low, high
 
 
-def _describe_dtypes(table):
+def _describe_dtypes(frame):
     """For a DataFrame: each column's dtype by name, the categories of each
     pandas categorical one (None for the others) and whether they are
     ordered, from which ``sample`` rebuilds the dtypes (plain strings and
-    arrays, which any loader trusts). For arrays: three Nones."""
-    if table.frame is None:
+    arrays, which any loader trusts). For anything else (None): three
+    Nones."""
+    if frame is None:
         return None, None, None
     names, categories, ordered = [], [], []
-    for dtype in table.frame.dtypes:
+    for dtype in frame.dtypes:
         names.append(str(dtype))
         is_category = names[-1] == "category"
         categories.append(
@@ -166,3 +167,98 @@ def _restore_dtype(values, dtype, pd):
         return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else values.astype(dtype)
     except (TypeError, ValueError):
         return values
+
+def _frame(columns, dtypes, names, index, pd):
+    """A DataFrame of ``columns`` in ``dtypes`` (see :func:`_restore_dtype`)
+    named ``names``, with ``index``. Object columns stay object: pandas 3
+    would infer its own string dtype for text."""
+    data = {k: _restore_dtype(c, d, pd) for k, (c, d) in enumerate(zip(columns, dtypes))}
+    out = pd.DataFrame(data, index=index)
+    for k, dtype in enumerate(dtypes):
+        if dtype == object and out.dtypes.iloc[k] != object:
+            out.isetitem(k, out.iloc[:, k].astype(object))
+    out.columns = names
+    return out
+
+
+def categorical_mask(spec, X):
+    """The ``categorical_features`` parameter ``spec`` as a boolean mask
+    over the features of X; None for "from_dtype" (the caller reads the
+    dtypes)."""
+    if spec is None or (isinstance(spec, str) and spec == "from_dtype"):
+        return None if spec == "from_dtype" else np.zeros(_n_columns(X), dtype=bool)
+    n_features = _n_columns(X)
+    spec = np.asarray(spec)
+    mask = np.zeros(n_features, dtype=bool)
+    if spec.size == 0:
+        return mask
+    if spec.dtype.kind == "b":
+        if spec.shape != (n_features,):
+            raise ValueError(
+                f"categorical_features as a boolean mask needs {n_features} "
+                f"values, one per feature; got shape {spec.shape}."
+            )
+        return spec.copy()
+    if spec.dtype.kind in ("U", "S", "O"):
+        if not _is_dataframe(X):
+            raise ValueError(
+                "categorical_features names columns, which needs X to be a "
+                "DataFrame with those column names."
+            )
+        names = [str(c) for c in X.columns]
+        unknown = [str(s) for s in spec if str(s) not in names]
+        if unknown:
+            raise ValueError(f"categorical_features names unknown columns {unknown}.")
+        mask[[names.index(str(s)) for s in spec]] = True
+        return mask
+    if spec.dtype.kind in ("i", "u") and _is_dataframe(X) and _integer_labels(X.columns):
+        # Integers are labels here, as in X[...]: read as positions, they
+        # would pick other columns than the ones so labelled.
+        labels = X.columns.tolist()
+        unknown = [int(s) for s in spec.ravel() if int(s) not in labels]
+        if unknown:
+            raise ValueError(
+                f"categorical_features lists {unknown}, not among the column "
+                "labels of X: in a DataFrame with integer column labels, "
+                "integers in categorical_features are labels, not positions "
+                "(a boolean mask selects columns by position)."
+            )
+        mask[[labels.index(int(s)) for s in spec.ravel()]] = True
+        return mask
+    if spec.dtype.kind in ("i", "u"):
+        if spec.min() < -n_features or spec.max() >= n_features:
+            raise ValueError(
+                f"categorical_features holds indices outside [0, {n_features - 1}]."
+            )
+        mask[spec] = True
+        return mask
+    raise ValueError(
+        "categorical_features must be 'from_dtype', None, or an array of "
+        f"column indices, names or booleans; got {spec!r}."
+    )
+
+
+def numeric_values(column, name):
+    """A numeric column (numpy or pandas, object arrays of numbers and None
+    included) as float64, NaN where missing; ``name`` names it in errors."""
+    if column.dtype.kind == "c" or (
+        column.dtype == object and any(isinstance(v, complex) for v in column)
+    ):
+        # Casting would drop the imaginary part with only a ComplexWarning.
+        raise ValueError(f"Complex data not supported: column {name} holds complex numbers.")
+    try:
+        if column.dtype == object:
+            column = np.asarray(column, dtype=object)
+            values = np.where(_isna(column), np.nan, column).astype(np.float64)
+        elif hasattr(column, "to_numpy"):
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = np.asarray(column, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"Column {name} is not numeric ({exc}); list it in "
+            "categorical_features to treat it as a category."
+        ) from None
+    if np.isinf(values).any():
+        raise ValueError(f"Input X contains infinity in column {name}.")
+    return values

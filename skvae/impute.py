@@ -31,18 +31,18 @@ from ._base import (
 )
 from ._limits import check_importance_samples, check_network_size
 from ._table import (
+    categorical_mask,
+    numeric_values,
     _array_output_dtype,
     _as_integers,
     _categorical_dtype,
     _describe_dtypes,
+    _frame,
     _integer_dtype,
-    _integer_labels,
     _is_dataframe,
     _isna,
     _level_codes,
-    _n_columns,
     _numeric_ranges,
-    _restore_dtype,
     _Table,
     _unique_levels,
 )
@@ -694,90 +694,19 @@ class VAEImputer(TransformerMixin, BaseVAE):
         return _Table(columns, np.column_stack(missing), frame, None, dtype)
 
     def _numeric_column(self, column, j, nan_marker):
-        name = self._feature_name(j)
-        if column.dtype.kind == "c" or (
-            column.dtype == object and any(isinstance(v, complex) for v in column)
-        ):
-            # Casting would drop the imaginary part with only a ComplexWarning.
-            raise ValueError(f"Complex data not supported: column {name} holds complex numbers.")
-        try:
-            if column.dtype == object:
-                column = np.asarray(column, dtype=object)
-                values = np.where(_isna(column), np.nan, column).astype(np.float64)
-            elif hasattr(column, "to_numpy"):
-                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                values = np.asarray(column, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"Column {name} is not numeric ({exc}); list it in "
-                "categorical_features to impute it as a category."
-            ) from None
-        if np.isinf(values).any():
-            raise ValueError(f"Input X contains infinity in column {name}.")
+        values = numeric_values(column, self._feature_name(j))
         if nan_marker:
             return values, np.isnan(values)
         if np.isnan(values).any():
             raise ValueError(
-                f"Input X contains NaN in column {name}, but missing_values="
+                f"Input X contains NaN in column {self._feature_name(j)}, but missing_values="
                 f"{self.missing_values!r}; set missing_values=np.nan."
             )
         return values, values == self.missing_values
 
     def _categorical_mask(self, X):
         """The ``categorical_features`` parameter as a mask over features."""
-        spec = self.categorical_features
-        if spec is None or (isinstance(spec, str) and spec == "from_dtype"):
-            return None if spec == "from_dtype" else np.zeros(_n_columns(X), dtype=bool)
-        n_features = _n_columns(X)
-        spec = np.asarray(spec)
-        mask = np.zeros(n_features, dtype=bool)
-        if spec.size == 0:
-            return mask
-        if spec.dtype.kind == "b":
-            if spec.shape != (n_features,):
-                raise ValueError(
-                    f"categorical_features as a boolean mask needs {n_features} "
-                    f"values, one per feature; got shape {spec.shape}."
-                )
-            return spec.copy()
-        if spec.dtype.kind in ("U", "S", "O"):
-            if not _is_dataframe(X):
-                raise ValueError(
-                    "categorical_features names columns, which needs X to be a "
-                    "DataFrame with those column names."
-                )
-            names = [str(c) for c in X.columns]
-            unknown = [str(s) for s in spec if str(s) not in names]
-            if unknown:
-                raise ValueError(f"categorical_features names unknown columns {unknown}.")
-            mask[[names.index(str(s)) for s in spec]] = True
-            return mask
-        if spec.dtype.kind in ("i", "u") and _is_dataframe(X) and _integer_labels(X.columns):
-            # Integers are labels here, as in X[...]: read as positions, they
-            # would pick other columns than the ones so labelled.
-            labels = X.columns.tolist()
-            unknown = [int(s) for s in spec.ravel() if int(s) not in labels]
-            if unknown:
-                raise ValueError(
-                    f"categorical_features lists {unknown}, not among the column "
-                    "labels of X: in a DataFrame with integer column labels, "
-                    "integers in categorical_features are labels, not positions "
-                    "(a boolean mask selects columns by position)."
-                )
-            mask[[labels.index(int(s)) for s in spec.ravel()]] = True
-            return mask
-        if spec.dtype.kind in ("i", "u"):
-            if spec.min() < -n_features or spec.max() >= n_features:
-                raise ValueError(
-                    f"categorical_features holds indices outside [0, {n_features - 1}]."
-                )
-            mask[spec] = True
-            return mask
-        raise ValueError(
-            "categorical_features must be 'from_dtype', None, or an array of "
-            f"column indices, names or booleans; got {self.categorical_features!r}."
-        )
+        return categorical_mask(self.categorical_features, X)
 
     # ---------------------------------------------------- BaseVAE hooks
 
@@ -820,7 +749,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 self._shift[j], self._scale[j] = shift[0], scale[0]
         self._data_min, self._data_max = _numeric_ranges(table, self.categorical_features_)
         self._column_dtypes, self._dtype_categories, self._ordered_categories = (
-            _describe_dtypes(table)
+            _describe_dtypes(table.frame)
         )
         self._array_dtype = _array_output_dtype(table, self.categorical_features_)
         # The model sees the non-empty features, in input order.
@@ -1203,17 +1132,13 @@ class VAEImputer(TransformerMixin, BaseVAE):
     def _to_frame(self, frame, columns, indicator):
         import pandas as pd
 
-        data = {
-            k: _restore_dtype(values, frame.dtypes.iloc[j], pd)
-            for k, (j, values) in enumerate(zip(self._kept_features, columns))
-        }
+        dtypes = list(frame.dtypes.iloc[self._kept_features])
         names = list(frame.columns[self._kept_features])
         if indicator is not None:
             names += list(self.get_feature_names_out()[len(names) :])
-            data.update({len(data) + k: values for k, values in enumerate(indicator.T)})
-        out = pd.DataFrame(data, index=frame.index)
-        out.columns = names
-        return out
+            columns = [*columns, *indicator.T]
+            dtypes += [indicator.dtype] * indicator.shape[1]
+        return _frame(columns, dtypes, names, frame.index, pd)
 
     def _assemble_sample(self, values, clip):
         """Generated rows, from model units (``values``, one column per
@@ -1243,13 +1168,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 column = np.clip(column, self._data_min[j], self._data_max[j])
             columns.append(_as_integers(column, dtype))
         if frame:
-            data = {
-                k: _restore_dtype(values, dtype, pd)
-                for k, (values, dtype) in enumerate(zip(columns, dtypes))
-            }
-            out = pd.DataFrame(data, index=pd.RangeIndex(n))
-            out.columns = list(self.feature_names_in_[self._kept_features])
-            return out
+            names = list(self.feature_names_in_[self._kept_features])
+            return _frame(columns, dtypes, names, pd.RangeIndex(n), pd)
         out = np.empty((n, len(columns)), dtype=self._array_dtype)
         for k, column in enumerate(columns):
             out[:, k] = column

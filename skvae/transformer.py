@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
@@ -24,6 +25,18 @@ from ._base import (
     varies,
 )
 from ._limits import check_importance_samples, check_network_size
+from ._table import (
+    _as_integers,
+    _categorical_dtype,
+    _describe_dtypes,
+    _frame,
+    _is_dataframe,
+    _isna,
+    _level_codes,
+    _unique_levels,
+    categorical_mask,
+    numeric_values,
+)
 from .nn.model import gaussian_kl
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
@@ -114,6 +127,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
           values in [0, 1], at least 80% of them within 0.05 of 0 or 1, as
           for black-and-white images), ``"gaussian"`` otherwise (graded
           intensities included).
+
+        A table with categorical columns (see ``categorical_features``)
+        takes ``"auto"`` or ``"gaussian"``: its numeric columns are
+        Gaussian, each categorical one a softmax over its levels
+        (``likelihood_`` is then ``"mixed"``).
+
+    categorical_features : "from_dtype", array-like or None, \
+            default="from_dtype"
+        Which columns hold categories. ``"from_dtype"``: in a DataFrame,
+        the object, category, string and bool columns (none in an array).
+        Or the columns' indices, names (DataFrame) or a boolean mask, for
+        arrays of codes or labels too; None: none. With categorical
+        columns the encoder reads each one-hot, ``inverse_transform`` and
+        ``sample`` return the table's own columns (a DataFrame with the
+        dtypes of ``fit`` when fitted on one; levels seen in ``fit``,
+        integers rounded), and ``score`` adds the log-probability of each
+        row's levels to the density of its numbers. Levels not seen in
+        ``fit`` read as missing, with a warning. Dense networks only;
+        ``partial_fit`` keeps the first batch's scaling and levels.
 
     beta : float, default=1.0
         Weight of the KL term in the training objective (beta-VAE, Higgins
@@ -251,6 +283,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     (3, 64)
     """
 
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+    }
+
     def __init__(
         self,
         n_components=2,
@@ -261,6 +298,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         hidden_layer_sizes=None,
         activation="gelu",
         likelihood="auto",
+        categorical_features="from_dtype",
         beta=1.0,
         free_bits=0.5,
         kl_warmup=0,
@@ -285,6 +323,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
+        self.categorical_features = categorical_features
         self.beta = beta
         self.free_bits = free_bits
         self.kl_warmup = kl_warmup
@@ -430,7 +469,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             lambda z: module.likelihood.sample(module.decode(z), generator),
             Z[:, np.argsort(self._order)],
         )
-        return self._from_model_units(values)
+        return self._to_table(self._from_model_units(values))
 
     def score_samples(self, X):
         """Lower bound on the log-likelihood of each row, in nats.
@@ -490,17 +529,174 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         return self._order.shape[0]
 
     def _validate_fit_data(self, X, y, *, reset):
+        if reset:
+            self.categorical_features_ = self._categorical_columns(X)
+        if self._is_mixed:
+            return self._encode_table(X, reset=reset), y
         # float32 input stays float32: training runs in float32 anyway.
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=reset
-        )
+        X = self._validate_numeric(X, reset=reset)
         return X, y
 
     def _validate_transform_data(self, X):
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan", reset=False
-        )
-        return X  # float32 stays float32; batches are converted one at a time
+        if self._is_mixed:
+            return self._encode_table(X, reset=False)
+        # float32 stays float32; batches are converted one at a time.
+        return self._validate_numeric(X, reset=False)
+
+    def _validate_numeric(self, X, *, reset):
+        try:
+            return validate_data(
+                self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan",
+                reset=reset,
+            )
+        except ValueError as exc:
+            if "could not convert" in str(exc):
+                raise ValueError(
+                    f"{exc}. Pass categorical_features (or a DataFrame with object, "
+                    "category, string or bool columns) to model categories."
+                ) from None
+            raise
+
+    # ------------------------------------------------------- mixed tables
+
+    @property
+    def _is_mixed(self):
+        return getattr(self, "categorical_features_", None) is not None
+
+    def _categorical_columns(self, X):
+        """The categorical columns of X as a mask, or None when it has
+        none (the numeric path)."""
+        mask = categorical_mask(self.categorical_features, X)
+        if mask is None:
+            if not _is_dataframe(X):
+                return None
+            mask = np.array([_categorical_dtype(d) for d in X.dtypes], dtype=bool)
+        return mask if mask.any() else None
+
+    def _encode_table(self, X, *, reset):
+        """A table with categorical columns as one float array: numbers in
+        their own units, level codes (0, 1, ...) for categories, NaN where
+        missing (unseen levels too, with a warning). The first fit records
+        the levels and dtypes."""
+        frame = X if _is_dataframe(X) else None
+        if frame is not None:
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            if frame.shape[0] < 1:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={frame.shape}) while a "
+                    "minimum of 1 is required."
+                )
+            raw = [frame.iloc[:, j] for j in range(frame.shape[1])]
+        else:
+            values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=reset)
+            values = values.astype(np.float64 if values.dtype.kind in "iubf" else object, copy=False)
+            raw = [values[:, j] for j in range(values.shape[1])]
+        if reset:
+            if self.network != "dense":
+                raise ValueError(
+                    f"network={self.network!r} models images; a table with categorical "
+                    "columns needs network='dense'."
+                )
+            if self.likelihood not in ("auto", "gaussian"):
+                raise ValueError(
+                    f"likelihood={self.likelihood!r} cannot model categorical columns; "
+                    "use likelihood='auto' (Gaussian numbers, categorical levels)."
+                )
+            self.categories_ = []
+            self._column_dtypes, self._dtype_categories, self._ordered_categories = (
+                _describe_dtypes(frame)
+            )
+        encoded = np.full((len(raw[0]) if raw else 0, len(raw)), np.nan)
+        unseen, rank = [], 0
+        for j, column in enumerate(raw):
+            name = self._column_name(j)
+            if not self.categorical_features_[j]:
+                encoded[:, j] = numeric_values(column, name)
+                continue
+            values = column.to_numpy(dtype=object) if hasattr(column, "to_numpy") else column
+            seen = ~_isna(values)
+            if reset:
+                levels = _unique_levels(values[seen])
+                if levels.size == 0:
+                    raise ValueError(
+                        f"Categorical column {name} has no observed values: there are "
+                        "no levels to learn. Drop it."
+                    )
+                self.categories_.append(levels)
+            codes, known = _level_codes(values[seen], self.categories_[rank])
+            rank += 1
+            if not known.all():
+                unseen.append(name)
+            rows = np.flatnonzero(seen)[known]
+            encoded[rows, j] = codes[known]
+        if unseen:
+            warnings.warn(
+                f"Found categories not seen during fit in column(s) {', '.join(unseen)}; "
+                "they are read as missing.",
+                UserWarning,
+            )
+        return encoded
+
+    def _column_name(self, j):
+        names = getattr(self, "feature_names_in_", None)
+        return repr(names[j]) if names is not None else str(j)
+
+    def _mixed_likelihood(self):
+        """The likelihood parts of a table with categorical columns."""
+        categorical = np.flatnonzero(self.categorical_features_).tolist()
+        numeric = np.flatnonzero(~self.categorical_features_).tolist()
+        parts = [{
+            "kind": "categorical",
+            "features": categorical,
+            "n_categories": [len(levels) for levels in self.categories_],
+        }]
+        if numeric:
+            parts.insert(0, {"kind": "gaussian", "features": numeric})
+        return parts
+
+    def _to_table(self, values):
+        """Rows in original units (numbers, and level codes for categorical
+        columns) as the table of ``fit``: a DataFrame with its columns and
+        dtypes, or an array (object where levels are not numbers)."""
+        if not self._is_mixed:
+            return values
+        columns, rank = [], 0
+        frame = self._column_dtypes is not None
+        pd = None
+        if frame:
+            import pandas as pd
+        for j in range(values.shape[1]):
+            column = values[:, j]
+            if self.categorical_features_[j]:
+                levels = self.categories_[rank]
+                rank += 1
+                codes = np.clip(np.round(column), 0, levels.size - 1).astype(np.intp)
+                columns.append(levels[codes])
+            else:
+                columns.append(_as_integers(column, self._output_dtype(j, pd)))
+        if frame:
+            dtypes = [self._output_dtype(k, pd) for k in range(len(columns))]
+            index = pd.RangeIndex(values.shape[0])
+            return _frame(columns, dtypes, list(self.feature_names_in_), index, pd)
+        numeric = all(c.dtype.kind in "fiub" for c in columns)
+        out = np.empty((values.shape[0], len(columns)), dtype=np.float64 if numeric else object)
+        for k, column in enumerate(columns):
+            out[:, k] = column
+        return out
+
+    def _output_dtype(self, j, pd):
+        """The dtype column j had in ``fit`` (float64 for arrays)."""
+        if self._column_dtypes is None:
+            return np.dtype(np.float64)
+        name = self._column_dtypes[j]
+        if name == "category":
+            return pd.CategoricalDtype(
+                self._dtype_categories[j], ordered=bool(self._ordered_categories[j])
+            )
+        try:
+            return pd.api.types.pandas_dtype(name)
+        except TypeError:
+            return np.dtype(object)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
@@ -508,12 +704,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             raise ValueError(
                 "Every entry of X is missing (NaN): there is nothing to learn from."
             )
-        self.likelihood_ = resolve_likelihood(self.likelihood, X)
+        if self._is_mixed:
+            self.likelihood_ = "mixed"
+            # Every column is modelled (the saved-file checks read this).
+            self._model_features = np.arange(X.shape[1])
+        else:
+            self.likelihood_ = resolve_likelihood(self.likelihood, X)
         check_unit_interval(X, self.likelihood_)
         # Kept for partial_fit, which updates the scaling batch by batch.
         self._feature_moments = feature_moments(X)
-        if self.likelihood_ == "gaussian":
+        if self.likelihood_ in ("gaussian", "mixed"):
             self._shift, self._scale = scaling_from_moments(*self._feature_moments[1:])
+            if self._is_mixed:
+                # Level codes go to the model as they are.
+                self._shift[self.categorical_features_] = 0.0
+                self._scale[self.categorical_features_] = 1.0
         else:
             self._shift, self._scale = standardisation(X, self.likelihood_)
         low, high = self._input_bounds(X)
@@ -522,7 +727,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             "network": self.network,
             "n_features": n_features,
             "n_components": int(self.n_components),
-            "likelihood": self.likelihood_,
+            "likelihood": self._mixed_likelihood() if self._is_mixed else self.likelihood_,
             "hidden_layer_sizes": resolve_hidden_layer_sizes(
                 self.hidden_layer_sizes, n_features, n_samples=X.shape[0]
             ),
@@ -621,7 +826,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         )
 
     def _to_model_units(self, X):
-        if self.likelihood_ != "gaussian":
+        if self.likelihood_ not in ("gaussian", "mixed"):
             return X  # Bernoulli-type models see X itself
         return (X - self._shift) / self._scale
 
@@ -638,7 +843,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Z_model = Z[:, np.argsort(self._order)]
         module = self._inference
         mean = self._map_batches(lambda z: module.likelihood.mean(module.decode(z)), Z_model)
-        return self._from_model_units(mean)
+        return self._to_table(self._from_model_units(mean))
 
     def _after_training(self, X, y=None):
         """Order the components by the information they carry."""
