@@ -230,7 +230,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     Attributes
     ----------
     likelihood_ : str
-        The likelihood used (``"auto"`` resolved).
+        The likelihood used (``"auto"`` resolved; ``"mixed"`` for a table
+        with categorical columns).
+    categorical_features_ : ndarray of bool of shape (n_features_in_,) or None
+        Which columns are categorical; None when none is.
+    categories_ : list of ndarray
+        The levels of each categorical column seen in the first fit, in
+        column order (only for a table with categorical columns).
     component_kl_ : ndarray of shape (n_components,)
         Average KL divergence, in nats, between each latent component's
         posterior and the prior over the training rows (a random subset of
@@ -421,7 +427,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            For a table with categorical columns, its own columns: a
+            DataFrame with the column names and dtypes of ``fit`` when
+            fitted on one (the most probable level of each categorical
+            column, integers rounded), else an array (object where levels
+            are not numbers).
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=np.float64, input_name="X")
@@ -450,7 +461,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+            As ``inverse_transform`` returns: a DataFrame like the one of
+            ``fit`` for a table with categorical columns.
         """
         check_is_fitted(self)
         if (
