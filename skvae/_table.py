@@ -12,6 +12,7 @@ import math
 import numbers
 
 import numpy as np
+from sklearn.utils.validation import validate_data
 
 def _is_dataframe(X):
     return hasattr(X, "iloc") and hasattr(X, "dtypes") and getattr(X, "ndim", 2) == 2
@@ -179,6 +180,24 @@ def _frame(columns, dtypes, names, index, pd):
             out.isetitem(k, out.iloc[:, k].astype(object))
     out.columns = names
     return out
+
+
+def table_columns(estimator, X, *, reset):
+    """The DataFrame X (or None) and its columns, after scikit-learn's
+    checks of its shape and feature names (``validate_data``, which
+    records them on ``estimator`` when ``reset``). Other input is read as a
+    2-D array, numbers as float64 and anything else as objects."""
+    if _is_dataframe(X):
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        if X.shape[0] < 1:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                "minimum of 1 is required."
+            )
+        return X, [X.iloc[:, j] for j in range(X.shape[1])]
+    values = validate_data(estimator, X, dtype=None, ensure_all_finite=False, reset=reset)
+    values = values.astype(np.float64 if values.dtype.kind in "iubf" else object, copy=False)
+    return None, [values[:, j] for j in range(values.shape[1])]
 
 
 def categorical_mask(spec, X):

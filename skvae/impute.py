@@ -33,6 +33,7 @@ from ._limits import check_importance_samples, check_network_size
 from ._table import (
     categorical_mask,
     numeric_values,
+    table_columns,
     _array_output_dtype,
     _as_integers,
     _categorical_dtype,
@@ -660,25 +661,15 @@ class VAEImputer(TransformerMixin, BaseVAE):
             columns = [values[:, j] for j in range(values.shape[1])]
             return _Table(columns, missing, frame, values, dtype)
 
+        # Integer-coded (or any numeric) arrays stay numeric, categories included.
+        _, raw = table_columns(self, X, reset=reset)
         if frame is not None:
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            if frame.shape[0] < 1:
-                raise ValueError(
-                    f"Found array with 0 sample(s) (shape={frame.shape}) while a "
-                    "minimum of 1 is required."
-                )
-            raw = [frame.iloc[:, j] for j in range(frame.shape[1])]
             if reset and categorical is None:
                 categorical = np.array([_categorical_dtype(c.dtype) for c in raw])
             raw = [
                 c.to_numpy(dtype=object) if is_cat else c
                 for c, is_cat in zip(raw, categorical)
             ]
-        else:
-            values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=reset)
-            # Integer-coded (or any numeric) arrays stay numeric, categories included.
-            values = values.astype(np.float64 if values.dtype.kind in "iubf" else object, copy=False)
-            raw = [values[:, j] for j in range(values.shape[1])]
         if reset:
             self.categorical_features_ = np.asarray(categorical, dtype=bool)
         columns, missing = [], []

@@ -36,6 +36,7 @@ from ._table import (
     _unique_levels,
     categorical_mask,
     numeric_values,
+    table_columns,
 )
 from .nn.model import gaussian_kl
 
@@ -591,19 +592,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         their own units, level codes (0, 1, ...) for categories, NaN where
         missing (unseen levels too, with a warning). The first fit records
         the levels and dtypes."""
-        frame = X if _is_dataframe(X) else None
-        if frame is not None:
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            if frame.shape[0] < 1:
-                raise ValueError(
-                    f"Found array with 0 sample(s) (shape={frame.shape}) while a "
-                    "minimum of 1 is required."
-                )
-            raw = [frame.iloc[:, j] for j in range(frame.shape[1])]
-        else:
-            values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=reset)
-            values = values.astype(np.float64 if values.dtype.kind in "iubf" else object, copy=False)
-            raw = [values[:, j] for j in range(values.shape[1])]
+        frame, raw = table_columns(self, X, reset=reset)
         if reset:
             if self.network != "dense":
                 raise ValueError(
