@@ -62,3 +62,38 @@ def fail_in_epoch(monkeypatch, number, error):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+
+def skops_round_trip(estimator, tmp_path):
+    """``estimator`` saved with skops and loaded back, after checking that
+    the file needs no types but skvae's to be trusted."""
+    sio = pytest.importorskip("skops.io")
+    path = tmp_path / "estimator.skops"
+    sio.dump(estimator, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert all(name.startswith("skvae.") for name in untrusted), untrusted
+    return sio.load(path, trusted=untrusted)
+
+
+@pytest.fixture
+def mixed_table():
+    """150 rows mixing a float, a nullable and a plain integer, a category
+    with an unused level (a function of the float), pandas strings, an
+    object column and a bool."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 150
+    x = rng.normal(10, 3, n)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "count": pd.array(np.round(x * 2).astype(int), dtype="Int64"),
+            "small": rng.integers(0, 9, n),
+            "colour": pd.Categorical(
+                np.where(x > 10, "red", "blue"), categories=["blue", "red", "unused"]
+            ),
+            "name": pd.array(rng.choice(["u", "v", "w"], n), dtype="string"),
+            "text": pd.Series(rng.choice(["p", "q"], n), dtype=object),
+            "flag": x > 11,
+        }
+    )

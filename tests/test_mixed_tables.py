@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
+from conftest import skops_round_trip
 from skvae import VAETransformer
 
 pd = pytest.importorskip("pandas")
@@ -24,23 +25,8 @@ def fitted(X, **params):
 
 
 @pytest.fixture
-def table():
-    rng = np.random.default_rng(0)
-    n = 150
-    x = rng.normal(10, 3, n)
-    return pd.DataFrame(
-        {
-            "x": x,
-            "count": pd.array(np.round(x * 2).astype(int), dtype="Int64"),
-            "small": rng.integers(0, 9, n),
-            "colour": pd.Categorical(
-                np.where(x > 10, "red", "blue"), categories=["blue", "red", "unused"]
-            ),
-            "name": pd.array(rng.choice(["u", "v", "w"], n), dtype="string"),
-            "text": pd.Series(rng.choice(["p", "q"], n), dtype=object),
-            "flag": x > 11,
-        }
-    )
+def table(mixed_table):
+    return mixed_table
 
 
 def test_a_mixed_frame_round_trips_its_columns_and_dtypes(table):
@@ -157,13 +143,8 @@ def test_mixed_tables_in_pipeline_search_clone_and_pickle(table):
 
 
 def test_mixed_tables_survive_skops_with_only_skvae_types(table, tmp_path):
-    sio = pytest.importorskip("skops.io")
     vae = fitted(table)
-    path = tmp_path / "vae.skops"
-    sio.dump(vae, path)
-    untrusted = sio.get_untrusted_types(file=path)
-    assert all(name.startswith("skvae.") for name in untrusted)
-    loaded = sio.load(path, trusted=untrusted)
+    loaded = skops_round_trip(vae, tmp_path)
     pd.testing.assert_frame_equal(loaded.sample(6, random_state=2), vae.sample(6, random_state=2))
 
 
