@@ -156,8 +156,10 @@ def samples_figure(models, path=FIGURE, n=10):
     recon = [("test images", X)] + [
         (label, models[key].inverse_transform(models[key].transform(X))) for key, label in names
     ]
+    # Decoder means at prior draws (noise=False), as PCA's samples leave out
+    # its noise: Bernoulli draws of each pixel would hide the digits.
     generated = [("PCA", pca_samples)] + [
-        (label, models[key].sample(n, random_state=0)) for key, label in names[1:]
+        (label, models[key].sample(n, random_state=0, noise=False)) for key, label in names[1:]
     ]
 
     def strip(images):
