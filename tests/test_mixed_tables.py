@@ -155,3 +155,25 @@ def test_partial_fit_keeps_the_first_batch_levels(table):
     vae.partial_fit(table.iloc[80:])
     assert [levels.tolist() for levels in vae.categories_] == first
     assert vae.sample(3, random_state=0).dtypes.to_dict() == table.dtypes.to_dict()
+
+
+def test_mixed_columns_inside_a_column_transformer(table):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression
+    from sklearn.preprocessing import StandardScaler
+
+    columns = ColumnTransformer(
+        [
+            ("vae", VAETransformer(**{"n_components": 2, **FAST}), ["x", "colour", "name"]),
+            ("scaled", StandardScaler(), ["small"]),
+        ]
+    )
+    pipe = Pipeline([("columns", columns), ("model", LinearRegression())])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(table, table["count"].astype(float))
+    assert columns.transform(table).shape == (len(table), 3)
+    assert list(columns.get_feature_names_out()) == [
+        "vae__vaetransformer0", "vae__vaetransformer1", "scaled__small",
+    ]
+    assert np.isfinite(pipe.predict(table)).all()
