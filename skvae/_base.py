@@ -68,6 +68,17 @@ def resolve_device(device, *, strict=True):
     return dev
 
 
+def check_n_samples(n_samples):
+    """``sample``'s number of rows: a positive integer (not a bool)."""
+    if (
+        not isinstance(n_samples, (Integral, np.integer))
+        or isinstance(n_samples, (bool, np.bool_))
+        or n_samples < 1
+    ):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    return int(n_samples)
+
+
 def draw_seed(random_state):
     """A 31-bit seed from ``random_state`` that leaves numpy's global state
     alone when ``random_state`` is None."""

@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
 from ._base import (
     BaseVAE,
     build_module,
+    check_n_samples,
     draw_seed,
     resolve_device,
     resolve_hidden_layer_sizes,
@@ -568,12 +569,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         True
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_samples, (Integral, np.integer))
-            or isinstance(n_samples, (bool, np.bool_))
-            or n_samples < 1
-        ):
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         if not hasattr(self, "_data_min"):
             raise AttributeError(
                 "This VAEImputer was saved by a version of skvae without sample(); "

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
     BaseVAE,
+    check_n_samples,
     check_unit_interval,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
@@ -413,8 +414,7 @@ class VAEClassifier(
             The class of each generated row.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         if y is None:
             index = rng.randint(len(self.classes_), size=n_samples)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import (
     INFERENCE_BATCH_SIZE,
     BaseVAE,
+    check_n_samples,
     check_unit_interval,
     combine_moments,
     draw_seed,
@@ -467,12 +468,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             ``fit`` for a table with categorical columns.
         """
         check_is_fitted(self)
-        if (
-            not isinstance(n_samples, (int, np.integer))
-            or isinstance(n_samples, (bool, np.bool_))
-            or n_samples < 1
-        ):
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        n_samples = check_n_samples(n_samples)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         Z = rng.standard_normal((n_samples, self.n_components_))
         if not noise:
