@@ -92,21 +92,37 @@ def _describe_dtypes(frame):
     return names, categories, np.array(ordered, dtype=bool)
 
 
-def _array_output_dtype(table, categorical):
-    """The dtype of ``sample``'s array output, as ``transform`` would give
-    for the array seen in fit: object with categories that are not numbers,
-    else the array's integer or float32 dtype, else float64."""
-    if table.frame is not None:
-        return None
-    if table.numeric_array is None:
-        kinds = {c.dtype.kind for c in table.columns}
-        numeric = kinds <= set("fiub")
-        return str(table.dtype) if numeric and _integer_dtype(table.dtype) else (
-            "float64" if numeric else "object"
-        )
-    if _integer_dtype(table.dtype):
-        return str(table.dtype)
-    return str(table.numeric_array.dtype)
+def _array_output_dtype(table, columns):
+    """The dtype of the array returned for a table given as an array, with
+    output ``columns``: an integer array's own dtype (values rounded), a
+    numeric array's, float64 for other numbers and object where some
+    column holds categories that are not numbers."""
+    integer = _integer_dtype(table.dtype)
+    if table.numeric_array is not None:
+        return table.dtype if integer else table.numeric_array.dtype
+    numeric = all(c.dtype.kind in "fiub" for c in columns)
+    return (table.dtype if integer else np.dtype(np.float64)) if numeric else np.dtype(object)
+
+
+def _stack(columns, n_samples, dtype):
+    """The 1-D ``columns`` side by side in an array of ``dtype``."""
+    out = np.empty((n_samples, len(columns)), dtype=dtype)
+    for k, column in enumerate(columns):
+        out[:, k] = column
+    return out
+
+
+def _rebuild_dtype(described, j, pd):
+    """Column j's pandas dtype from what :func:`_describe_dtypes` recorded
+    (``described``: its three lists): categories with their levels and
+    order, any other dtype by name (object when pandas no longer knows it)."""
+    names, categories, ordered = described
+    if names[j] == "category":
+        return pd.CategoricalDtype(categories[j], ordered=bool(ordered[j]))
+    try:
+        return pd.api.types.pandas_dtype(names[j])
+    except TypeError:
+        return np.dtype(object)
 
 
 def _n_columns(X):

@@ -40,7 +40,8 @@ from ._table import (
     _categorical_dtype,
     _describe_dtypes,
     _frame,
-    _integer_dtype,
+    _rebuild_dtype,
+    _stack,
     _is_dataframe,
     _isna,
     _level_codes,
@@ -738,7 +739,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
         self._column_dtypes, self._dtype_categories, self._ordered_categories = (
             _describe_dtypes(table.frame)
         )
-        self._array_dtype = _array_output_dtype(table, self.categorical_features_)
+        # What transform would return for an array like X: sample's dtype.
+        self._array_dtype = None if table.frame is not None else str(
+            _array_output_dtype(table, [table.columns[j] for j in self._kept_features])
+        )
         # The model sees the non-empty features, in input order.
         self._model_features = np.flatnonzero(~self._empty)
         is_cat = self.categorical_features_[self._model_features]
@@ -1102,16 +1106,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
         if table.frame is not None:
             return self._to_frame(table.frame, columns, indicator)
         # An integer array comes back in its dtype (imputed values rounded).
-        integer = _integer_dtype(table.dtype)
+        dtype = _array_output_dtype(table, columns)
         if table.numeric_array is not None:
             out = np.column_stack(columns) if columns else np.empty((n, 0))
-            out = out.astype(table.dtype if integer else table.numeric_array.dtype, copy=False)
+            out = out.astype(dtype, copy=False)
         else:
-            numeric = all(c.dtype.kind in "fiub" for c in columns)
-            dtype = (table.dtype if integer else np.float64) if numeric else object
-            out = np.empty((n, len(columns)), dtype=dtype)
-            for k, c in enumerate(columns):
-                out[:, k] = c
+            out = _stack(columns, n, dtype)
         if indicator is not None:
             out = np.hstack([out, indicator.astype(out.dtype)])
         return out
@@ -1157,24 +1157,15 @@ class VAEImputer(TransformerMixin, BaseVAE):
         if frame:
             names = list(self.feature_names_in_[self._kept_features])
             return _frame(columns, dtypes, names, pd.RangeIndex(n), pd)
-        out = np.empty((n, len(columns)), dtype=self._array_dtype)
-        for k, column in enumerate(columns):
-            out[:, k] = column
-        return out
+        return _stack(columns, n, self._array_dtype)
 
     def _fit_dtype(self, j, pd):
         """The dtype column j had in ``fit``: numpy's for arrays, pandas'
         (rebuilt from its name and categories) for DataFrames."""
         if self._column_dtypes is None:
             return np.dtype(self._array_dtype)
-        name = self._column_dtypes[j]
-        if name == "category":
-            categories = self._dtype_categories[j]
-            return pd.CategoricalDtype(categories, ordered=bool(self._ordered_categories[j]))
-        try:
-            return pd.api.types.pandas_dtype(name)
-        except TypeError:
-            return np.dtype(object)
+        described = (self._column_dtypes, self._dtype_categories, self._ordered_categories)
+        return _rebuild_dtype(described, j, pd)
 
     def __getstate__(self):
         state = super().__getstate__()

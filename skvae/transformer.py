@@ -31,6 +31,8 @@ from ._table import (
     _categorical_dtype,
     _describe_dtypes,
     _frame,
+    _rebuild_dtype,
+    _stack,
     _is_dataframe,
     _isna,
     _level_codes,
@@ -677,24 +679,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             index = pd.RangeIndex(values.shape[0])
             return _frame(columns, dtypes, list(self.feature_names_in_), index, pd)
         numeric = all(c.dtype.kind in "fiub" for c in columns)
-        out = np.empty((values.shape[0], len(columns)), dtype=np.float64 if numeric else object)
-        for k, column in enumerate(columns):
-            out[:, k] = column
-        return out
+        return _stack(columns, values.shape[0], np.float64 if numeric else object)
 
     def _output_dtype(self, j, pd):
         """The dtype column j had in ``fit`` (float64 for arrays)."""
         if self._column_dtypes is None:
             return np.dtype(np.float64)
-        name = self._column_dtypes[j]
-        if name == "category":
-            return pd.CategoricalDtype(
-                self._dtype_categories[j], ordered=bool(self._ordered_categories[j])
-            )
-        try:
-            return pd.api.types.pandas_dtype(name)
-        except TypeError:
-            return np.dtype(object)
+        described = (self._column_dtypes, self._dtype_categories, self._ordered_categories)
+        return _rebuild_dtype(described, j, pd)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
