@@ -8,6 +8,7 @@ of the network used for inference, rebuilt on unpickling.
 """
 
 import math
+import re
 import warnings
 from dataclasses import replace
 from numbers import Integral, Real
@@ -136,6 +137,38 @@ def training_autocast_dtype(training_precision, module, rows_per_step=0):
         return torch.bfloat16
     return None
 
+
+
+# The ``training_precision`` entry of every estimator's docstring, from the
+# rule above (its thresholds included), put in by ``shared_docstring``.
+TRAINING_PRECISION_DOC = f"""\
+training_precision : {{"auto", "float32", "bfloat16"}}, default="auto"
+    Precision of the matrix products and convolutions while training.
+    "bfloat16" runs the training objective under ``torch.autocast``:
+    those products read bfloat16 inputs and accumulate in float32,
+    while the likelihood, the KL term, the weights and the optimiser
+    stay float32 (mixed precision). "auto" is "bfloat16" on a CPU with
+    native bfloat16 matrix units (Intel AMX, AVX-512 BF16) for networks
+    of at least {_AUTOCAST_MIN_WEIGHTS:,} weights or training steps of
+    at least {_AUTOCAST_MIN_ROWS:,} rows, latent draws included, and
+    2**{_AUTOCAST_MIN_WORK.bit_length() - 1} multiply-adds (rows times weights: the imputer's
+    20-draw steps on small tables), and "float32" otherwise (smaller
+    steps gain nothing; GPUs are untested). Inference (``transform``,
+    ``score_samples``, ...) always computes in full precision."""
+
+
+def shared_docstring(cls):
+    """Class decorator: put the parameter entries that several estimators
+    share (``TRAINING_PRECISION_DOC``) in place of their marker lines
+    (``%(training_precision)s`` alone on a line, at the entry's indent)."""
+
+    def entry(match):
+        indent = match.group(1)
+        lines = TRAINING_PRECISION_DOC.split("\n")
+        return "\n".join(indent + line if line else line for line in lines)
+
+    cls.__doc__ = re.sub(r"^( *)%\(training_precision\)s$", entry, cls.__doc__, flags=re.M)
+    return cls
 
 # Most multiply-adds in one training step's matrix products (rows x draws x
 # weights) for which training runs on one CPU thread. Steps this small gain

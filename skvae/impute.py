@@ -28,6 +28,7 @@ from ._base import (
     draw_seed,
     resolve_device,
     resolve_hidden_layer_sizes,
+    shared_docstring,
     standardisation,
 )
 from ._limits import check_importance_samples, check_network_size
@@ -111,6 +112,7 @@ def auto_schedule(n_samples):
     return settings
 
 
+@shared_docstring
 class VAEImputer(TransformerMixin, BaseVAE):
     """Imputation of missing values with a variational autoencoder (MIWAE).
 
@@ -273,19 +275,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
     device : str, default="auto"
         Torch device: ``"auto"`` (a GPU when visible), ``"cpu"``, ``"cuda"``...
 
-    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
-        Precision of the matrix products and convolutions while training.
-        "bfloat16" runs the training objective under ``torch.autocast``:
-        those products read bfloat16 inputs and accumulate in float32,
-        while the likelihood, the KL term, the weights and the optimiser
-        stay float32 (mixed precision). "auto" is "bfloat16" on a CPU with
-        native bfloat16 matrix units (Intel AMX, AVX-512 BF16) for networks
-        of at least 500,000 weights or training steps of at least 1,024
-        rows, latent draws included, and 2**23 multiply-adds (rows times
-        weights: the imputer's 20-draw steps on small tables), and
-        "float32" otherwise (smaller steps gain nothing; GPUs are
-        untested). Inference (``transform``, ``score_samples``, ...) always
-        computes in full precision.
+    %(training_precision)s
 
     random_state : int, RandomState instance or None, default=None
         Seeds training (initialisation, shuffling, validation split) and,

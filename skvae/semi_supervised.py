@@ -22,6 +22,7 @@ from ._base import (
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
     resolve_likelihood,
+    shared_docstring,
     standardisation,
 )
 from ._limits import check_network_size
@@ -40,6 +41,7 @@ def _is_text_dtype(dtype):
     return getattr(dtype, "type", None) in (str, bytes)
 
 
+@shared_docstring
 class VAEClassifier(
     ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin, BaseVAE
 ):
@@ -150,19 +152,7 @@ class VAEClassifier(
         Torch device: ``"auto"`` (a GPU when one is visible, else the CPU),
         ``"cpu"``, ``"cuda"``, ...
 
-    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
-        Precision of the matrix products and convolutions while training.
-        "bfloat16" runs the training objective under ``torch.autocast``:
-        those products read bfloat16 inputs and accumulate in float32,
-        while the likelihood, the KL term, the weights and the optimiser
-        stay float32 (mixed precision). "auto" is "bfloat16" on a CPU with
-        native bfloat16 matrix units (Intel AMX, AVX-512 BF16) for networks
-        of at least 500,000 weights or training steps of at least 1,024
-        rows, latent draws included, and 2**23 multiply-adds (rows times
-        weights: the imputer's 20-draw steps on small tables), and
-        "float32" otherwise (smaller steps gain nothing; GPUs are
-        untested). Inference (``transform``, ``score_samples``, ...) always
-        computes in full precision.
+    %(training_precision)s
 
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the

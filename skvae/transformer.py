@@ -22,6 +22,7 @@ from ._base import (
     resolve_hidden_layer_sizes,
     resolve_likelihood,
     scaling_from_moments,
+    shared_docstring,
     standardisation,
     varies,
 )
@@ -56,6 +57,7 @@ _MIN_ORDER_CHECK_ROWS = 10
 _ORDERED_BATCHES = 20.0
 
 
+@shared_docstring
 class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE):
     """Dimensionality reduction with a (beta-)variational autoencoder.
 
@@ -203,19 +205,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         is visible, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         A model fitted on a GPU loads and runs on a machine without one.
 
-    training_precision : {"auto", "float32", "bfloat16"}, default="auto"
-        Precision of the matrix products and convolutions while training.
-        "bfloat16" runs the training objective under ``torch.autocast``:
-        those products read bfloat16 inputs and accumulate in float32,
-        while the likelihood, the KL term, the weights and the optimiser
-        stay float32 (mixed precision). "auto" is "bfloat16" on a CPU with
-        native bfloat16 matrix units (Intel AMX, AVX-512 BF16) for networks
-        of at least 500,000 weights or training steps of at least 1,024
-        rows, latent draws included, and 2**23 multiply-adds (rows times
-        weights: the imputer's 20-draw steps on small tables), and
-        "float32" otherwise (smaller steps gain nothing; GPUs are
-        untested). Inference (``transform``, ``score_samples``, ...) always
-        computes in full precision.
+    %(training_precision)s
 
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, shuffling, the validation split and the
