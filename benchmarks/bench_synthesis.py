@@ -380,6 +380,18 @@ def at(k):
     return f" k={k}" if k else ""
 
 
+def attempt(result, label, fn):
+    """``fn()``, or None once its exception is printed and recorded as
+    ``result["error"]``: one method's failure leaves the others running."""
+    try:
+        return fn()
+    except Exception as error:
+        traceback.print_exc()
+        result["error"] = f"{type(error).__name__}: {error}"
+        print(f"{label} FAILED: {result['error']}", flush=True)
+        return None
+
+
 def run_reconstruction(name, frame, seeds, options):
     """Per (method, k) of RECONSTRUCTION_ROWS: the scores and fit seconds of
     each seed, or the error that stopped it; the splits are run_table's."""
@@ -389,14 +401,14 @@ def run_reconstruction(name, frame, seeds, options):
         for (method, k), result in results.items():
             if result["error"]:
                 continue
-            try:
+            def reconstruct():
                 seconds, reconstructed = RECONSTRUCTIONS[method](train, test, k, seed, options)
-                score = reconstruction_scores(reconstructed, test, train)
-            except Exception as error:  # one method's failure leaves the others running
-                traceback.print_exc()
-                result["error"] = f"{type(error).__name__}: {error}"
-                print(f"{name} seed {seed}: {method}{at(k)} FAILED: {result['error']}", flush=True)
+                return seconds, reconstruction_scores(reconstructed, test, train)
+
+            outcome = attempt(result, f"{name} seed {seed}: {method}{at(k)}", reconstruct)
+            if outcome is None:
                 continue
+            seconds, score = outcome
             result["seconds"].append(seconds)
             result["scores"].append(score)
             print(
@@ -436,16 +448,16 @@ def run_table(name, frame, methods, seeds, options):
             result = results[method]
             if result["error"]:
                 continue
-            start = time.perf_counter()
-            try:
+            def synthesise():
+                start = time.perf_counter()
                 rows = METHODS[method](train, seed, options)
                 seconds = time.perf_counter() - start
-                rows = conform(rows, train, method)
-            except Exception as error:  # one method's failure leaves the others running
-                traceback.print_exc()
-                result["error"] = f"{type(error).__name__}: {error}"
-                print(f"{name} seed {seed}: {method} FAILED: {result['error']}", flush=True)
+                return seconds, conform(rows, train, method)
+
+            outcome = attempt(result, f"{name} seed {seed}: {method}", synthesise)
+            if outcome is None:
                 continue
+            seconds, rows = outcome
             result["seconds"].append(seconds)
             result["scores"].append(scores(rows, train, test, seed, fit_rows=rows))
             if result["first"] is None:
