@@ -2,17 +2,20 @@
 a mask of missing cells, whatever it came as (a DataFrame of mixed dtypes,
 a numeric or object array, a list), and back to those dtypes.
 
-VAEImputer reads its input through it: which columns hold categories, their
-levels, and how imputed or generated values return to each column's dtype
-(integers rounded, pandas categories with all their categories, nullable
-dtypes).
+VAEImputer reads its input through it (:func:`read_table`), and both
+VAEImputer and VAETransformer take from it which columns hold categories,
+their levels and codes (:func:`encode_levels`, :func:`decode_levels`), and
+how imputed, reconstructed or generated values return to each column's
+dtype (:func:`fitted_dtype`; integers rounded, pandas categories with all
+their categories, nullable dtypes).
 """
 
 import math
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import validate_data
+from sklearn.utils._missing import is_pandas_na, is_scalar_nan
+from sklearn.utils.validation import FLOAT_DTYPES, validate_data
 
 def _is_dataframe(X):
     return hasattr(X, "iloc") and hasattr(X, "dtypes") and getattr(X, "ndim", 2) == 2
@@ -297,3 +300,120 @@ def numeric_values(column, name):
     if np.isinf(values).any():
         raise ValueError(f"Input X contains infinity in column {name}.")
     return values
+
+
+def column_name(estimator, j):
+    """Column j of the table ``estimator`` was fitted on, as errors and
+    warnings name it: its name when fitted on a DataFrame, else its index."""
+    names = getattr(estimator, "feature_names_in_", None)
+    return repr(names[j]) if names is not None else str(j)
+
+
+def encode_levels(values, seen, levels):
+    """Level codes (0, 1, ...) of the entries ``values[seen]`` among
+    ``levels``, as floats, NaN where not seen or not among the levels; and
+    whether any seen entry was of a level not among them."""
+    encoded = np.full(len(values), np.nan)
+    codes, known = _level_codes(values[seen], levels)
+    encoded[np.flatnonzero(seen)[known]] = codes[known]
+    return encoded, not known.all()
+
+
+def decode_levels(codes, levels):
+    """The levels of (possibly non-integer) level codes, each rounded to
+    the nearest level."""
+    return levels[np.clip(np.round(codes), 0, levels.size - 1).astype(np.intp)]
+
+
+def fitted_dtype(estimator, j, pd, array_dtype):
+    """The dtype column j had in ``estimator``'s fit: pandas' (rebuilt from
+    the names and categories recorded by :func:`_describe_dtypes`) for a
+    DataFrame, ``array_dtype`` for an array."""
+    if estimator._column_dtypes is None:
+        return np.dtype(array_dtype)
+    described = (
+        estimator._column_dtypes, estimator._dtype_categories, estimator._ordered_categories
+    )
+    return _rebuild_dtype(described, j, pd)
+
+
+def read_table(estimator, X, *, reset):
+    """Validate X for ``estimator`` (a VAEImputer: its ``missing_values``,
+    ``categorical_features`` and, after the first fit,
+    ``categorical_features_``) and split it into columns and the mask of
+    holes, a :class:`_Table`. With ``reset``, records
+    ``categorical_features_`` and scikit-learn's feature checks."""
+    marker = estimator.missing_values
+    nan_marker = is_scalar_nan(marker) or is_pandas_na(marker) or marker is None
+    frame = X if _is_dataframe(X) else None
+    if reset:
+        categorical = categorical_mask(estimator.categorical_features, X)
+    else:
+        categorical = estimator.categorical_features_
+    dtype = X.dtype if isinstance(X, np.ndarray) else None
+    if dtype == object:
+        # None and pandas.NA are missing, as NaN (float() rejects pandas.NA).
+        X = np.where(_isna(X), np.nan, X)
+    if not (categorical is not None and categorical.any()) and not (
+        frame is not None and any(_categorical_dtype(d) for d in frame.dtypes)
+    ):
+        try:
+            values = validate_data(
+                estimator,
+                X,
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan" if nan_marker else True,
+                reset=reset,
+            )
+        except ValueError as exc:
+            if "could not convert" in str(exc):
+                raise ValueError(
+                    f"{exc}. Pass categorical_features (or a DataFrame with "
+                    "object or category columns) to impute categories."
+                ) from None
+            raise
+        if not nan_marker and not isinstance(marker, numbers.Real):
+            raise ValueError(
+                f"missing_values={marker!r} cannot mark numeric data; use a "
+                "number or np.nan."
+            )
+        missing = np.isnan(values) if nan_marker else values == marker
+        if reset:
+            estimator.categorical_features_ = np.zeros(values.shape[1], dtype=bool)
+        columns = [values[:, j] for j in range(values.shape[1])]
+        return _Table(columns, missing, frame, values, dtype)
+
+    # Integer-coded (or any numeric) arrays stay numeric, categories included.
+    _, raw = table_columns(estimator, X, reset=reset)
+    if frame is not None:
+        if reset and categorical is None:
+            categorical = np.array([_categorical_dtype(c.dtype) for c in raw])
+        raw = [
+            c.to_numpy(dtype=object) if is_cat else c
+            for c, is_cat in zip(raw, categorical)
+        ]
+    if reset:
+        estimator.categorical_features_ = np.asarray(categorical, dtype=bool)
+    columns, missing = [], []
+    for j, column in enumerate(raw):
+        if estimator.categorical_features_[j]:
+            hole = np.isnan(column) if column.dtype.kind == "f" else _isna(column)
+            if not nan_marker:
+                hole |= column == marker
+        else:
+            column, hole = _numeric_column(estimator, column, j, nan_marker)
+        columns.append(column)
+        missing.append(hole)
+    return _Table(columns, np.column_stack(missing), frame, None, dtype)
+
+
+def _numeric_column(estimator, column, j, nan_marker):
+    values = numeric_values(column, column_name(estimator, j))
+    if nan_marker:
+        return values, np.isnan(values)
+    if np.isnan(values).any():
+        raise ValueError(
+            f"Input X contains NaN in column {column_name(estimator, j)}, but missing_values="
+            f"{estimator.missing_values!r}; set missing_values=np.nan."
+        )
+    return values, values == estimator.missing_values

@@ -1,7 +1,6 @@
 """VAEImputer: deep imputation of incomplete tables, numeric and categorical."""
 
 import math
-import numbers
 import time
 import warnings
 from dataclasses import replace
@@ -14,12 +13,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, MissingValues, StrOptions
-from sklearn.utils.validation import (
-    FLOAT_DTYPES,
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import (
     BaseVAE,
@@ -33,21 +27,17 @@ from ._base import (
 )
 from ._limits import check_importance_samples, check_network_size
 from ._table import (
-    categorical_mask,
-    numeric_values,
-    table_columns,
+    column_name,
+    decode_levels,
+    encode_levels,
+    fitted_dtype,
+    read_table,
     _array_output_dtype,
     _as_integers,
-    _categorical_dtype,
     _describe_dtypes,
     _frame,
-    _rebuild_dtype,
-    _stack,
-    _is_dataframe,
-    _isna,
-    _level_codes,
     _numeric_ranges,
-    _Table,
+    _stack,
     _unique_levels,
 )
 from .nn.train import Schedule
@@ -477,7 +467,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             are not numbers an object array.
         """
         check_is_fitted(self)
-        table = self._check_table(X, reset=False)
+        table = read_table(self, X, reset=False)
         skipped = np.setdiff1d(np.arange(len(table.columns)), self._kept_features)
         if skipped.size:
             names = getattr(self, "feature_names_in_", None)
@@ -606,90 +596,10 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     # --------------------------------------------------------- validation
 
-    def _check_table(self, X, *, reset):
-        """Validate X and split it into columns and the mask of holes."""
-        marker = self.missing_values
-        nan_marker = is_scalar_nan(marker) or is_pandas_na(marker) or marker is None
-        frame = X if _is_dataframe(X) else None
-        if reset:
-            categorical = self._categorical_mask(X)
-        else:
-            categorical = self.categorical_features_
-        dtype = X.dtype if isinstance(X, np.ndarray) else None
-        if dtype == object:
-            # None and pandas.NA are missing, as NaN (float() rejects pandas.NA).
-            X = np.where(_isna(X), np.nan, X)
-        if not (categorical is not None and categorical.any()) and not (
-            frame is not None and any(_categorical_dtype(d) for d in frame.dtypes)
-        ):
-            try:
-                values = validate_data(
-                    self,
-                    X,
-                    dtype=FLOAT_DTYPES,
-                    ensure_all_finite="allow-nan" if nan_marker else True,
-                    reset=reset,
-                )
-            except ValueError as exc:
-                if "could not convert" in str(exc):
-                    raise ValueError(
-                        f"{exc}. Pass categorical_features (or a DataFrame with "
-                        "object or category columns) to impute categories."
-                    ) from None
-                raise
-            if not nan_marker and not isinstance(marker, numbers.Real):
-                raise ValueError(
-                    f"missing_values={marker!r} cannot mark numeric data; use a "
-                    "number or np.nan."
-                )
-            missing = np.isnan(values) if nan_marker else values == marker
-            if reset:
-                self.categorical_features_ = np.zeros(values.shape[1], dtype=bool)
-            columns = [values[:, j] for j in range(values.shape[1])]
-            return _Table(columns, missing, frame, values, dtype)
-
-        # Integer-coded (or any numeric) arrays stay numeric, categories included.
-        _, raw = table_columns(self, X, reset=reset)
-        if frame is not None:
-            if reset and categorical is None:
-                categorical = np.array([_categorical_dtype(c.dtype) for c in raw])
-            raw = [
-                c.to_numpy(dtype=object) if is_cat else c
-                for c, is_cat in zip(raw, categorical)
-            ]
-        if reset:
-            self.categorical_features_ = np.asarray(categorical, dtype=bool)
-        columns, missing = [], []
-        for j, column in enumerate(raw):
-            if self.categorical_features_[j]:
-                hole = np.isnan(column) if column.dtype.kind == "f" else _isna(column)
-                if not nan_marker:
-                    hole |= column == marker
-            else:
-                column, hole = self._numeric_column(column, j, nan_marker)
-            columns.append(column)
-            missing.append(hole)
-        return _Table(columns, np.column_stack(missing), frame, None, dtype)
-
-    def _numeric_column(self, column, j, nan_marker):
-        values = numeric_values(column, self._feature_name(j))
-        if nan_marker:
-            return values, np.isnan(values)
-        if np.isnan(values).any():
-            raise ValueError(
-                f"Input X contains NaN in column {self._feature_name(j)}, but missing_values="
-                f"{self.missing_values!r}; set missing_values=np.nan."
-            )
-        return values, values == self.missing_values
-
-    def _categorical_mask(self, X):
-        """The ``categorical_features`` parameter as a mask over features."""
-        return categorical_mask(self.categorical_features, X)
-
     # ---------------------------------------------------- BaseVAE hooks
 
     def _validate_fit_data(self, X, y, *, reset):
-        table = self._check_table(X, reset=reset)
+        table = read_table(self, X, reset=reset)
         return table, y
 
     def _setup(self, table, y=None):
@@ -712,7 +622,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 self.categories_.append(levels)
                 if levels.size > _ID_MIN_LEVELS and levels.size > _ID_LEVEL_SHARE * values.size:
                     warnings.warn(
-                        f"Column {self._feature_name(j)} has {levels.size} levels among "
+                        f"Column {column_name(self, j)} has {levels.size} levels among "
                         f"{values.size} observed entries: it looks like an identifier, "
                         "not a category. The rest of a row cannot predict it, a hole "
                         "in it gets one of the levels seen in fit, and imputing costs "
@@ -722,7 +632,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                     )
             elif values.size:
                 shift, scale = standardisation(
-                    values.reshape(-1, 1), "gaussian", names=[self._feature_name(j)]
+                    values.reshape(-1, 1), "gaussian", names=[column_name(self, j)]
                 )
                 self._shift[j], self._scale[j] = shift[0], scale[0]
         self._data_min, self._data_max = _numeric_ranges(table, self.categorical_features_)
@@ -902,7 +812,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                     probs, codes, self._level_frequencies[c]
                 )
         if self.verbose:
-            names = [self._feature_name(j) for j in np.flatnonzero(self.categorical_features_)]
+            names = [column_name(self, j) for j in np.flatnonzero(self.categorical_features_)]
             print(
                 "Calibrated the categorical columns; weight of the level frequencies: "
                 + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, self.category_shrinkage_))
@@ -994,18 +904,14 @@ class VAEImputer(TransformerMixin, BaseVAE):
             column, seen = table.columns[j], observed[:, k]
             if self.categorical_features_[j]:
                 levels = self.categories_[int(np.searchsorted(cat_index, j))]
-                codes, known = _level_codes(column[seen], levels)
-                if not known.all():
-                    unseen.append(self._feature_name(j))
-                    seen[np.flatnonzero(seen)[~known]] = False
-                X_model[seen, k] = codes[known]
+                codes, any_unseen = encode_levels(column, seen, levels)
+                if any_unseen:
+                    unseen.append(column_name(self, j))
+                seen &= ~np.isnan(codes)
+                X_model[seen, k] = codes[seen]
             else:
                 X_model[seen, k] = (column[seen] - self._shift[j]) / self._scale[j]
         return X_model, observed, unseen
-
-    def _feature_name(self, j):
-        names = getattr(self, "feature_names_in_", None)
-        return repr(names[j]) if names is not None else str(j)
 
     def _impute(self, X_model, observed, rows):
         """Importance-sampling imputation of the rows ``rows`` of X_model, in
@@ -1129,7 +1035,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             import pandas as pd
         columns, dtypes = [], []
         for j in self._kept_features:
-            dtype = self._fit_dtype(j, pd)
+            dtype = fitted_dtype(self, j, pd, self._array_dtype)
             dtypes.append(dtype)
             if self._empty[j]:
                 columns.append(np.full(n, np.nan) if not self.categorical_features_[j]
@@ -1138,7 +1044,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             column = values[:, position[int(j)]]
             if self.categorical_features_[j]:
                 levels = self.categories_[int(np.searchsorted(cat_index, j))]
-                columns.append(levels[column.astype(np.intp)])
+                columns.append(decode_levels(column, levels))
                 continue
             column = column.astype(np.float64) * self._scale[j] + self._shift[j]
             if clip:
@@ -1148,14 +1054,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
             names = list(self.feature_names_in_[self._kept_features])
             return _frame(columns, dtypes, names, pd.RangeIndex(n), pd)
         return _stack(columns, n, self._array_dtype)
-
-    def _fit_dtype(self, j, pd):
-        """The dtype column j had in ``fit``: numpy's for arrays, pandas'
-        (rebuilt from its name and categories) for DataFrames."""
-        if self._column_dtypes is None:
-            return np.dtype(self._array_dtype)
-        described = (self._column_dtypes, self._dtype_categories, self._ordered_categories)
-        return _rebuild_dtype(described, j, pd)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -32,13 +32,15 @@ from ._table import (
     _categorical_dtype,
     _describe_dtypes,
     _frame,
-    _rebuild_dtype,
     _stack,
     _is_dataframe,
     _isna,
-    _level_codes,
     _unique_levels,
     categorical_mask,
+    column_name,
+    decode_levels,
+    encode_levels,
+    fitted_dtype,
     numeric_values,
     table_columns,
 )
@@ -599,7 +601,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         encoded = np.full((len(raw[0]) if raw else 0, len(raw)), np.nan)
         unseen, rank = [], 0
         for j, column in enumerate(raw):
-            name = self._column_name(j)
+            name = column_name(self, j)
             if not self.categorical_features_[j]:
                 encoded[:, j] = numeric_values(column, name)
                 continue
@@ -613,12 +615,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                         "no levels to learn. Drop it."
                     )
                 self.categories_.append(levels)
-            codes, known = _level_codes(values[seen], self.categories_[rank])
+            encoded[:, j], any_unseen = encode_levels(values, seen, self.categories_[rank])
             rank += 1
-            if not known.all():
+            if any_unseen:
                 unseen.append(name)
-            rows = np.flatnonzero(seen)[known]
-            encoded[rows, j] = codes[known]
         if unseen:
             warnings.warn(
                 f"Found categories not seen during fit in column(s) {', '.join(unseen)}; "
@@ -626,10 +626,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 UserWarning,
             )
         return encoded
-
-    def _column_name(self, j):
-        names = getattr(self, "feature_names_in_", None)
-        return repr(names[j]) if names is not None else str(j)
 
     def _mixed_likelihood(self):
         """The likelihood parts of a table with categorical columns."""
@@ -658,25 +654,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         for j in range(values.shape[1]):
             column = values[:, j]
             if self.categorical_features_[j]:
-                levels = self.categories_[rank]
+                columns.append(decode_levels(column, self.categories_[rank]))
                 rank += 1
-                codes = np.clip(np.round(column), 0, levels.size - 1).astype(np.intp)
-                columns.append(levels[codes])
             else:
-                columns.append(_as_integers(column, self._output_dtype(j, pd)))
+                columns.append(_as_integers(column, fitted_dtype(self, j, pd, np.float64)))
         if frame:
-            dtypes = [self._output_dtype(k, pd) for k in range(len(columns))]
+            dtypes = [fitted_dtype(self, k, pd, np.float64) for k in range(len(columns))]
             index = pd.RangeIndex(values.shape[0])
             return _frame(columns, dtypes, list(self.feature_names_in_), index, pd)
         numeric = all(c.dtype.kind in "fiub" for c in columns)
         return _stack(columns, values.shape[0], np.float64 if numeric else object)
-
-    def _output_dtype(self, j, pd):
-        """The dtype column j had in ``fit`` (float64 for arrays)."""
-        if self._column_dtypes is None:
-            return np.dtype(np.float64)
-        described = (self._column_dtypes, self._dtype_categories, self._ordered_categories)
-        return _rebuild_dtype(described, j, pd)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skvae import VAEImputer, VAETransformer
+from skvae._table import read_table
 from skvae.impute import auto_schedule
 from skvae.nn import VAE
 from skvae.nn.likelihoods import Categorical, Gaussian, Mixed, make_likelihood
@@ -536,7 +537,7 @@ def test_importance_sampling_recovers_the_exact_conditional_mean():
 def test_validation_holds_out_entries_not_rows(holes):
     X, missing = holes
     est = imputer(validation_fraction=0.2)
-    table = est._check_table(X, reset=True)
+    table = read_table(est, X, reset=True)
     est._setup(table)
     X_model, observed = est._training_arrays(table)
     (X_train, kept), (X_val, val_kept, target) = est._split((X_model, observed), True, 0)
