@@ -44,7 +44,6 @@ from ._table import (
     numeric_values,
     table_columns,
 )
-from .nn.model import gaussian_kl
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
 _KL_ROWS = 2048
@@ -817,8 +816,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         module = self._inference
 
         def per_component_kl(x, mask=None):
-            mean, log_var = module.encode(x, mask)
-            return gaussian_kl(mean.unsqueeze(-1), log_var.unsqueeze(-1))
+            return module.posterior(x, mask).kl_per_component()
 
         rows = np.arange(X.shape[0])
         if X.shape[0] > _KL_ROWS:

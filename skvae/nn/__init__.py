@@ -14,6 +14,7 @@ from .likelihoods import (
 from .m2 import M2
 from .model import VAE
 from .networks import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, make_networks
+from .posteriors import DiagonalGaussian
 from .train import Trainer
 
 #: Model classes by the ``"model"`` key of a config dict (default "vae").
@@ -34,6 +35,7 @@ __all__ = [
     "ConvEncoder",
     "DenseDecoder",
     "DenseEncoder",
+    "DiagonalGaussian",
     "Gaussian",
     "Likelihood",
     "Trainer",

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .likelihoods import make_likelihood
-from .model import _LOG_VAR_BOUND, gaussian_kl
 from .networks import full_precision, init_parameters, make_networks
+from .posteriors import DiagonalGaussian
 
 
 def _dropout(t, rate, generator):
@@ -197,24 +197,25 @@ class M2(nn.Module):
         return full_precision(self.classifier(h))
 
     def _latent(self, h, labels):
-        """Mean and log-variance of q(z | x, y) for rows ``h`` and labels
-        ``labels`` (index tensors broadcasting against ``h``'s rows)."""
+        """q(z | x, y), a :class:`~skvae.nn.posteriors.DiagonalGaussian`,
+        for rows ``h`` and labels ``labels`` (index tensors broadcasting
+        against ``h``'s rows)."""
         stats = full_precision(self.latent_head(h)) + self.latent_label.weight.t()[labels]
-        mean, log_var = stats.chunk(2, dim=-1)
-        return mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+        return DiagonalGaussian.from_stats(stats)
 
     def encode(self, x, labels):
         """Mean and log-variance of q(z | x, y) for the given labels."""
-        return self._latent(self.features(x), labels)
+        q = self._latent(self.features(x), labels)
+        return q.mean, q.log_var
 
     def encode_all(self, x):
         """Class logits ``(n, n_classes)`` and the means and log-variances
         of q(z | x, y) for every class, each ``(n, n_classes, n_components)``."""
         h = self.features(x)
         stats = full_precision(self.latent_head(h)).unsqueeze(1) + self.latent_label.weight.t()
-        mean, log_var = stats.chunk(2, dim=-1)
+        q = DiagonalGaussian.from_stats(stats)
         logits = full_precision(self.classifier(h))
-        return logits, mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+        return logits, q.mean, q.log_var
 
     def posterior_mean(self, x):
         """E[z | x] under q(y | x) q(z | x, y): the class-wise means weighted
@@ -278,10 +279,9 @@ class M2(nn.Module):
     def _pair_loss(self, h, x, classes, eps, kl_weight):
         """Negative ELBO of x given each label in ``classes`` (shapes
         broadcast: one value per (row, class) pair)."""
-        mean, log_var = self._latent(h, classes)
-        z = mean + eps * torch.exp(0.5 * log_var)
-        log_lik = self.likelihood.log_prob(x, self.decode(z, classes))
-        return kl_weight * gaussian_kl(mean, log_var) - log_lik
+        q = self._latent(h, classes)
+        log_lik = self.likelihood.log_prob(x, self.decode(q.rsample(eps), classes))
+        return kl_weight * q.kl() - log_lik
 
     def extra_repr(self):
         return f"n_components={self.n_components}, n_classes={self.n_classes}"

@@ -12,10 +12,8 @@ from torch import nn
 
 from .likelihoods import make_likelihood
 from .networks import init_parameters, make_networks
+from .posteriors import DiagonalGaussian, standard_normal_log_prob
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-# Keeps exp(log_var) finite in float32 whatever the encoder outputs.
-_LOG_VAR_BOUND = 30.0
 # Fewest latent draws when validating an imputer on held-out entries.
 _MIN_CONDITIONAL_DRAWS = 10
 # Spread of the imputation proposal relative to q(z | x): see VAE.impute.
@@ -23,26 +21,6 @@ _PROPOSAL_SCALE = 1.25
 # Draws whose normalised importance weight is below exp(this) get no
 # gradient in the importance-weighted bound (see _iw_logsumexp).
 _LOG_NEGLIGIBLE_WEIGHT = -69.0  # a weight of 1e-30
-
-
-def gaussian_kl(mean, log_var, free_bits=0.0):
-    """KL(N(mean, exp(log_var)) || N(0, I)) per sample, in closed form.
-
-    Kingma and Welling (2014), appendix B:
-    -1/2 * sum(1 + log_var - mean^2 - exp(log_var)).
-    With ``free_bits`` > 0 each component's term is floored at that many
-    nats (Kingma et al., 2016), which removes the pull towards an unused,
-    "collapsed" component; only training uses it.
-    """
-    per_component = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
-    if free_bits > 0:
-        per_component = per_component.clamp_min(free_bits)
-    return per_component.sum(dim=-1)
-
-
-def standard_normal_log_prob(z):
-    """log N(z; 0, I), summed over the last dimension."""
-    return (-0.5 * z.pow(2) - _HALF_LOG_2PI).sum(dim=-1)
 
 
 class VAE(nn.Module):
@@ -68,7 +46,8 @@ class VAE(nn.Module):
         the importance-weighted bound (IWAE; MIWAE when values are missing).
     free_bits : float, default=0.0
         Floor, in nats, on each latent component's KL term in the training
-        ELBO (see :func:`gaussian_kl`), in ``training_loss`` (so also when
+        ELBO (see :meth:`DiagonalGaussian.kl_per_component
+        <skvae.nn.posteriors.DiagonalGaussian.kl_per_component>`), in ``training_loss`` (so also when
         validating it); bounds on log p(x) never use it.
     """
 
@@ -138,26 +117,26 @@ class VAE(nn.Module):
         """Decoder passes per training row (the cost of a step)."""
         return self.training_samples
 
-    def encode(self, x, mask=None):
-        """Mean and log-variance of q(z | x); missing entries read as 0."""
+    def posterior(self, x, mask=None):
+        """q(z | x), a :class:`~skvae.nn.posteriors.DiagonalGaussian`;
+        missing entries read as 0."""
         if self.input_lower is not None:
             x = torch.clamp(x, self.input_lower, self.input_upper)
-        mean, log_var = self.encoder(self.likelihood.encoder_input(x, mask))
-        return mean, log_var.clamp(-_LOG_VAR_BOUND, _LOG_VAR_BOUND)
+        return DiagonalGaussian.bounded(*self.encoder(self.likelihood.encoder_input(x, mask)))
 
-    @staticmethod
-    def reparameterize(mean, log_var, eps):
-        """z = mean + sigma * eps; ``eps`` may carry extra leading dims."""
-        return mean + eps * torch.exp(0.5 * log_var)
+    def encode(self, x, mask=None):
+        """Mean and log-variance of q(z | x) (see :meth:`posterior`)."""
+        q = self.posterior(x, mask)
+        return q.mean, q.log_var
 
     def decode(self, z):
         return self.decoder(z)
 
     def elbo_terms(self, x, eps, mask=None):
         """Expected log-likelihood (one sample) and KL, each per sample."""
-        mean, log_var = self.encode(x, mask)
-        out = self.decode(self.reparameterize(mean, log_var, eps))
-        return self.likelihood.log_prob(x, out, mask), gaussian_kl(mean, log_var)
+        q = self.posterior(x, mask)
+        out = self.decode(q.rsample(eps))
+        return self.likelihood.log_prob(x, out, mask), q.kl()
 
     def training_loss(self, x, mask=None, target=None, *, kl_weight=1.0, generator=None):
         """Negative beta-weighted ELBO per sample (the quantity minimised),
@@ -196,10 +175,9 @@ class VAE(nn.Module):
             device=x.device,
             dtype=x.dtype,
         )
-        mean, log_var = self.encode(x, mask)
-        out = self.decode(self.reparameterize(mean, log_var, eps))
-        kl = gaussian_kl(mean, log_var, self.free_bits)
-        return kl_weight * kl - self.likelihood.log_prob(x, out, mask)
+        q = self.posterior(x, mask)
+        out = self.decode(q.rsample(eps))
+        return kl_weight * q.kl(self.free_bits) - self.likelihood.log_prob(x, out, mask)
 
     def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):
         """Importance log-weights log p(x, z) - log q(z | x), shape (K, n).
@@ -214,14 +192,11 @@ class VAE(nn.Module):
     def _importance_terms(self, x, eps, mask, kl_weight=1.0, proposal_scale=1.0):
         """Log-weights (K, n) and the decoder outputs (K, n, n_outputs), for
         draws from q(z | x) with its spread multiplied by ``proposal_scale``."""
-        mean, log_var = self.encode(x, mask)
-        if proposal_scale != 1.0:
-            log_var = log_var + 2 * math.log(proposal_scale)
-        z = self.reparameterize(mean, log_var, eps)
+        q = self.posterior(x, mask).widened(proposal_scale)
+        z = q.rsample(eps)
         out = self.decode(z)
         log_lik = self.likelihood.log_prob(x, out, mask)
-        # log q(z | x) at z = mean + sigma * eps.
-        log_q = (-0.5 * eps.pow(2) - 0.5 * log_var - _HALF_LOG_2PI).sum(dim=-1)
+        log_q = q.log_prob_of_noise(eps)
         return log_lik + kl_weight * (standard_normal_log_prob(z) - log_q), out
 
     def imputation_error(self, x, mask, target, eps):
