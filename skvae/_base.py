@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._limits import check_importance_samples
 from .nn import Trainer, model_from_config
-from .nn.likelihoods import GAUSSIAN_MIN_SCALE, LIKELIHOODS
+from .nn.likelihoods import GAUSSIAN_MIN_SCALE, LIKELIHOODS, likelihood_class
 from .nn.networks import ACTIVATIONS
 from .nn.train import (
     Schedule,
@@ -271,13 +271,14 @@ def check_magnitude(X, names=None):
 def standardisation(X, likelihood, names=None):
     """Shift and scale that map X to the units the model sees.
 
-    Gaussian models see standardised features (constant features keep scale
-    1); Bernoulli-type models see X itself, which must lie in [0, 1].
-    Features beyond ``MAX_MAGNITUDE`` raise a ValueError (``names``, when
-    given, name X's columns in it).
+    Models whose likelihood is ``standardised`` (Gaussian) see standardised
+    features (constant features keep scale 1); the others (Bernoulli-type)
+    see X itself, within the likelihood's ``support``. Features beyond
+    ``MAX_MAGNITUDE`` raise a ValueError (``names``, when given, name X's
+    columns in it).
     """
     n_features = X.shape[1]
-    if likelihood != "gaussian":
+    if not likelihood_class(likelihood).standardised:
         return np.zeros(n_features), np.ones(n_features)
     _, mean, std = feature_moments(X, names)
     return scaling_from_moments(mean, std)
@@ -416,16 +417,20 @@ def resolve_likelihood(likelihood, X):
     return "bernoulli" if near_binary >= _BINARY_SHARE * observed else "gaussian"
 
 
-def check_unit_interval(X, likelihood):
-    """Bernoulli-type likelihoods model values in [0, 1]; fail fast otherwise."""
-    if likelihood in ("bernoulli", "continuous_bernoulli"):
-        lo, hi = np.nanmin(X), np.nanmax(X)
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"likelihood={likelihood!r} needs X in [0, 1], but X has values "
-                f"in [{lo:.4g}, {hi:.4g}]. Rescale X (e.g. MinMaxScaler) or use "
-                "likelihood='gaussian'."
-            )
+def check_support(X, likelihood):
+    """Fail fast when X has values outside the ``support`` of the
+    likelihood named ``likelihood`` (Bernoulli-type ones: [0, 1])."""
+    support = likelihood_class(likelihood).support
+    if support is None:
+        return
+    lowest, highest = support
+    lo, hi = np.nanmin(X), np.nanmax(X)
+    if lo < lowest or hi > highest:
+        raise ValueError(
+            f"likelihood={likelihood!r} needs X in [{lowest:g}, {highest:g}], but X "
+            f"has values in [{lo:.4g}, {hi:.4g}]. Rescale X (e.g. MinMaxScaler) or "
+            "use likelihood='gaussian'."
+        )
 
 
 def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features, n_samples=None):

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import (
     BaseVAE,
     check_n_samples,
-    check_unit_interval,
+    check_support,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
     resolve_likelihood,
@@ -484,7 +484,7 @@ class VAEClassifier(
     def _setup(self, X, y):
         """First fit: resolve the likelihood, feature scaling and network."""
         self.likelihood_ = resolve_likelihood(self.likelihood, X)
-        check_unit_interval(X, self.likelihood_)
+        check_support(X, self.likelihood_)
         self._shift, self._scale = standardisation(X, self.likelihood_)
         X_model = self._to_model_units(X)
         low, high = X_model.min(axis=0), X_model.max(axis=0)

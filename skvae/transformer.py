@@ -13,7 +13,7 @@ from ._base import (
     INFERENCE_BATCH_SIZE,
     BaseVAE,
     check_n_samples,
-    check_unit_interval,
+    check_support,
     combine_moments,
     draw_seed,
     feature_moments,
@@ -44,6 +44,7 @@ from ._table import (
     numeric_values,
     table_columns,
 )
+from .nn.likelihoods import likelihood_class
 
 # Rows over which component_kl_ is averaged (a random subset beyond this).
 _KL_ROWS = 2048
@@ -494,7 +495,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         """
         check_is_fitted(self)
         X = self._validate_transform_data(X)
-        check_unit_interval(X, self.likelihood_)
+        check_support(X, self.likelihood_)
         # Missing entries are integrated out: the bound is on log p(x_observed).
         bound = self._log_likelihood_bound(X, prepare=self._model_arrays)
         log_scale = np.log(self._scale)
@@ -676,10 +677,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             self._model_features = np.arange(X.shape[1])
         else:
             self.likelihood_ = resolve_likelihood(self.likelihood, X)
-        check_unit_interval(X, self.likelihood_)
+        check_support(X, self.likelihood_)
         # Kept for partial_fit, which updates the scaling batch by batch.
         self._feature_moments = feature_moments(X)
-        if self.likelihood_ in ("gaussian", "mixed"):
+        if likelihood_class(self.likelihood_).standardised:
             self._shift, self._scale = scaling_from_moments(*self._feature_moments[1:])
             if self._is_mixed:
                 # Level codes go to the model as they are.
@@ -734,7 +735,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         decoder's output layer and scales are affine in the feature units.
         (Missing entries, which the encoder reads as 0 in model units, read
         as the new mean.)"""
-        check_unit_interval(X, self.likelihood_)
+        check_support(X, self.likelihood_)
         shift, scale = self._shift, self._scale
         batch = feature_moments(X)
         self._warn_if_ordered(self._feature_moments, batch)
@@ -792,7 +793,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         )
 
     def _to_model_units(self, X):
-        if self.likelihood_ not in ("gaussian", "mixed"):
+        if not likelihood_class(self.likelihood_).standardised:
             return X  # Bernoulli-type models see X itself
         return (X - self._shift) / self._scale
 

@@ -33,10 +33,22 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class Likelihood(nn.Module):
-    """Base class: a factorised observation model over ``n_features``."""
+    """Base class: a factorised observation model over ``n_features``.
+
+    Two class attributes tell the estimators how to treat the features a
+    likelihood models, so that a new likelihood says it in its own class:
+    ``standardised`` (the estimators shift and scale each feature to mean 0
+    and standard deviation 1 before the network sees it, and back after)
+    and ``support`` (the values it accepts, ``(lowest, highest)``, or None
+    for any real number; ``fit`` refuses data outside it).
+    """
 
     #: Raw decoder outputs per feature.
     outputs_per_feature = 1
+    #: Features are standardised for the network (see the class docstring).
+    standardised = False
+    #: The values the likelihood accepts, or None for any real number.
+    support = None
 
     def __init__(self, n_features):
         super().__init__()
@@ -111,6 +123,8 @@ class Gaussian(Likelihood):
         (standardised features, where the estimator standardises).
     """
 
+    standardised = True
+
     def __init__(self, n_features, min_scale=GAUSSIAN_MIN_SCALE):
         super().__init__(n_features)
         self.min_scale = float(min_scale)
@@ -145,6 +159,8 @@ class Bernoulli(Likelihood):
     :class:`Gaussian` where a density is needed.
     """
 
+    support = (0.0, 1.0)
+
     @staticmethod
     def _cross_entropy(x, out):
         return F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none")
@@ -177,6 +193,8 @@ class ContinuousBernoulli(Likelihood):
     p(x | l) = C(l) sigmoid(l)^x (1 - sigmoid(l))^(1 - x), with the
     normaliser written in logits as C(l) = l / tanh(l / 2) (2 at l = 0).
     """
+
+    support = (0.0, 1.0)
 
     @staticmethod
     def _log_normaliser(logits):
@@ -377,7 +395,13 @@ class Mixed(Likelihood):
         indices cover ``0 .. n_features - 1`` once. The decoder outputs,
         encoder inputs and predictive statistics of the parts lie side by
         side in the order of ``parts``.
+
+    For the estimators its features are ``standardised``: the shift and
+    scale of each column apply (its numeric parts' own; 0 and 1 for the
+    level codes of categorical parts).
     """
+
+    standardised = True
 
     def __init__(self, parts):
         columns = [int(j) for _, idx in parts for j in idx]
@@ -466,6 +490,20 @@ LIKELIHOODS = {
 }
 
 
+def likelihood_class(name):
+    """The likelihood class an estimator's ``likelihood_`` names: one of
+    :data:`LIKELIHOODS`, or :class:`Mixed` for ``"mixed"`` (a table with
+    categorical columns)."""
+    if name == "mixed":
+        return Mixed
+    try:
+        return LIKELIHOODS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."
+        ) from None
+
+
 def make_likelihood(name, n_features):
     """The likelihood object called ``name`` over ``n_features`` features.
 
@@ -483,12 +521,9 @@ def make_likelihood(name, n_features):
                 f"expected {n_features}."
             )
         return likelihood
-    try:
-        return LIKELIHOODS[name](n_features)
-    except KeyError:
-        raise ValueError(
-            f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."
-        ) from None
+    if name == "mixed":
+        raise ValueError("A mixed likelihood is built from a list of column parts.")
+    return likelihood_class(name)(n_features)
 
 
 def _make_part(spec):

@@ -3,7 +3,9 @@ import pytest
 import torch
 from torch import distributions as D
 
+from skvae._base import check_support, standardisation
 from skvae.nn import Bernoulli, ContinuousBernoulli, Gaussian, make_likelihood
+from skvae.nn.likelihoods import LIKELIHOODS, Mixed, likelihood_class
 
 
 def test_gaussian_matches_torch_normal():
@@ -82,3 +84,37 @@ def test_log_prob_broadcasts_over_importance_samples():
 def test_unknown_likelihood_is_rejected():
     with pytest.raises(ValueError, match="Unknown likelihood"):
         make_likelihood("poisson-ish", 3)
+
+
+# Each likelihood says how the estimators treat its features.
+
+
+def test_traits_of_each_likelihood():
+    assert Gaussian.standardised and Gaussian.support is None
+    assert Mixed.standardised and Mixed.support is None
+    for cls in (Bernoulli, ContinuousBernoulli):
+        assert not cls.standardised and cls.support == (0.0, 1.0)
+    assert likelihood_class("mixed") is Mixed
+    for name, cls in LIKELIHOODS.items():
+        assert likelihood_class(name) is cls
+    with pytest.raises(ValueError, match="Unknown likelihood 'poisson'"):
+        likelihood_class("poisson")
+    with pytest.raises(ValueError, match="list of column parts"):
+        make_likelihood("mixed", 3)
+
+
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_estimator_helpers_follow_the_traits(name):
+    X = np.array([[0.0, 0.2], [1.0, 0.6], [0.5, 1.0]])
+    shift, scale = standardisation(X, name)
+    if likelihood_class(name).standardised:
+        np.testing.assert_allclose(shift, X.mean(axis=0))
+        np.testing.assert_allclose(scale, X.std(axis=0))
+    else:
+        assert (shift == 0).all() and (scale == 1).all()
+    check_support(X, name)  # within [0, 1]: every likelihood accepts it
+    if likelihood_class(name).support is not None:
+        with pytest.raises(ValueError, match=r"needs X in \[0, 1\].*\[-1, 1\]"):
+            check_support(X * 2 - 1, name)
+    else:
+        check_support(X * 2 - 1, name)
