@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from .nn import MODELS, model_from_config
 from .nn.likelihoods import LIKELIHOODS
+from .nn.posteriors import FLOWS
 from .nn.networks import ACTIVATIONS
 
 # Memory the rebuilt network may take beyond its stored arrays, for the
@@ -38,7 +39,13 @@ _BYTES_PER_LEVEL_CELL = 32
 _POSITIVE_INTS = ("n_features", "n_components", "n_classes", "training_samples")
 _INT_LISTS = ("hidden_layer_sizes", "conv_channels", "image_shape")
 _REALS = ("free_bits", "classification_weight", "dropout", "input_dropout")
-_CHOICES = {"model": set(MODELS), "network": {"dense", "conv"}, "activation": set(ACTIVATIONS)}
+_POSITIVE_INTS = (*_POSITIVE_INTS, "n_flows")
+_CHOICES = {
+    "model": set(MODELS),
+    "network": {"dense", "conv"},
+    "activation": set(ACTIVATIONS),
+    "posterior": {"gaussian", *FLOWS},
+}
 _PART_KINDS = {*LIKELIHOODS, "categorical"}
 
 

@@ -12,8 +12,16 @@ from conftest import estimator_classes
 
 
 def public_estimators():
-    """Every public estimator class, built with its default parameters."""
-    return [cls() for cls in estimator_classes()]
+    """Every public estimator class, built with its default parameters, and
+    VAETransformer with each flow posterior and importance-weighted
+    training."""
+    from skvae import VAETransformer
+
+    return [
+        *(cls() for cls in estimator_classes()),
+        VAETransformer(posterior="planar", n_training_draws=2),
+        VAETransformer(posterior="iaf", n_flows=2),
+    ]
 
 
 def test_every_public_estimator_is_checked():

@@ -12,7 +12,7 @@ from torch import nn
 
 from .likelihoods import make_likelihood
 from .networks import init_parameters, make_networks
-from .posteriors import DiagonalGaussian, standard_normal_log_prob
+from .posteriors import DiagonalGaussian, FlowPosterior, make_flows, standard_normal_log_prob
 
 # Fewest latent draws when validating an imputer on held-out entries.
 _MIN_CONDITIONAL_DRAWS = 10
@@ -49,6 +49,9 @@ class VAE(nn.Module):
         ELBO (see :meth:`DiagonalGaussian.kl_per_component
         <skvae.nn.posteriors.DiagonalGaussian.kl_per_component>`), in ``training_loss`` (so also when
         validating it); bounds on log p(x) never use it.
+    flows : nn.Module or None, default=None
+        A flow after the encoder's Gaussian (see :mod:`skvae.nn.posteriors`):
+        q(z | x) is then a :class:`~skvae.nn.posteriors.FlowPosterior`.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class VAE(nn.Module):
         input_bounds=None,
         training_samples=1,
         free_bits=0.0,
+        flows=None,
     ):
         super().__init__()
         self.n_components = int(n_components)
@@ -71,6 +75,7 @@ class VAE(nn.Module):
         lower, upper = input_bounds if input_bounds is not None else (None, None)
         self.register_buffer("input_lower", lower)
         self.register_buffer("input_upper", upper)
+        self.flows = flows
 
     @classmethod
     def from_config(cls, config, generator=None):
@@ -80,7 +85,9 @@ class VAE(nn.Module):
         ``hidden_layer_sizes``, ``activation`` and optionally
         ``image_shape`` and ``conv_channels`` (for ``network="conv"``) and
         ``input_bounds`` (a pair of per-feature lists, or None) and
-        ``training_samples`` (default 1) and ``free_bits`` (default 0).
+        ``training_samples`` (default 1) and ``free_bits`` (default 0) and
+        ``posterior`` ("gaussian", the default, "planar" or "iaf") with
+        ``n_flows``.
         ``likelihood`` is a name or a list
         of column parts (see :func:`~skvae.nn.likelihoods.make_likelihood`).
         Parameters are initialised from ``generator`` when given.
@@ -107,6 +114,9 @@ class VAE(nn.Module):
             bounds,
             training_samples=config.get("training_samples", 1),
             free_bits=config.get("free_bits", 0.0),
+            flows=make_flows(
+                config.get("posterior", "gaussian"), config["n_components"], config.get("n_flows", 0)
+            ),
         )
         if generator is not None:
             init_parameters(model, generator)
@@ -118,15 +128,19 @@ class VAE(nn.Module):
         return self.training_samples
 
     def posterior(self, x, mask=None):
-        """q(z | x), a :class:`~skvae.nn.posteriors.DiagonalGaussian`;
+        """q(z | x): a :class:`~skvae.nn.posteriors.DiagonalGaussian`, or
+        with ``flows`` a :class:`~skvae.nn.posteriors.FlowPosterior`;
         missing entries read as 0."""
         if self.input_lower is not None:
             x = torch.clamp(x, self.input_lower, self.input_upper)
-        return DiagonalGaussian.bounded(*self.encoder(self.likelihood.encoder_input(x, mask)))
+        q = DiagonalGaussian.bounded(*self.encoder(self.likelihood.encoder_input(x, mask)))
+        return q if self.flows is None else FlowPosterior(q, self.flows)
 
     def encode(self, x, mask=None):
-        """Mean and log-variance of q(z | x) (see :meth:`posterior`)."""
+        """Mean and log-variance of q(z | x)'s Gaussian (before any flow;
+        see :meth:`posterior`)."""
         q = self.posterior(x, mask)
+        q = q if self.flows is None else q.base
         return q.mean, q.log_var
 
     def decode(self, z):
@@ -134,9 +148,8 @@ class VAE(nn.Module):
 
     def elbo_terms(self, x, eps, mask=None):
         """Expected log-likelihood (one sample) and KL, each per sample."""
-        q = self.posterior(x, mask)
-        out = self.decode(q.rsample(eps))
-        return self.likelihood.log_prob(x, out, mask), q.kl()
+        z, kl = self.posterior(x, mask).kl_estimate(eps)
+        return self.likelihood.log_prob(x, self.decode(z), mask), kl
 
     def training_loss(self, x, mask=None, target=None, *, kl_weight=1.0, generator=None):
         """Negative beta-weighted ELBO per sample (the quantity minimised),
@@ -175,9 +188,8 @@ class VAE(nn.Module):
             device=x.device,
             dtype=x.dtype,
         )
-        q = self.posterior(x, mask)
-        out = self.decode(q.rsample(eps))
-        return kl_weight * q.kl(self.free_bits) - self.likelihood.log_prob(x, out, mask)
+        z, kl = self.posterior(x, mask).kl_estimate(eps, self.free_bits)
+        return kl_weight * kl - self.likelihood.log_prob(x, self.decode(z), mask)
 
     def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):
         """Importance log-weights log p(x, z) - log q(z | x), shape (K, n).
@@ -192,11 +204,9 @@ class VAE(nn.Module):
     def _importance_terms(self, x, eps, mask, kl_weight=1.0, proposal_scale=1.0):
         """Log-weights (K, n) and the decoder outputs (K, n, n_outputs), for
         draws from q(z | x) with its spread multiplied by ``proposal_scale``."""
-        q = self.posterior(x, mask).widened(proposal_scale)
-        z = q.rsample(eps)
+        z, log_q = self.posterior(x, mask).widened(proposal_scale).draw(eps)
         out = self.decode(z)
         log_lik = self.likelihood.log_prob(x, out, mask)
-        log_q = q.log_prob_of_noise(eps)
         return log_lik + kl_weight * (standard_normal_log_prob(z) - log_q), out
 
     def imputation_error(self, x, mask, target, eps):

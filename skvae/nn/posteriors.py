@@ -2,8 +2,9 @@
 
 Every model skvae trains (the VAE, M2) and every estimator that reads a
 posterior (VAETransformer's ``component_kl_``) draws, scores and measures
-q(z | x) through the object here, so that another family (a normalizing
-flow after the Gaussian) is one new class beside it.
+q(z | x) through the objects here: :class:`DiagonalGaussian`, and
+:class:`FlowPosterior`, the Gaussian followed by a normalizing flow
+(:class:`PlanarFlows`, :class:`IAFFlows`), with the same interface.
 
 Draws are reparameterised: ``z = rsample(eps)`` for standard normal noise
 ``eps`` that the caller draws (from its own ``torch.Generator``), so that
@@ -14,6 +15,9 @@ state.
 import math
 
 import torch
+from torch import nn
+
+from .networks import full_precision
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # Keeps exp(log_var) finite in float32 whatever the encoder outputs.
@@ -93,3 +97,205 @@ class DiagonalGaussian:
         if scale == 1.0:
             return self
         return DiagonalGaussian(self.mean, self.log_var + 2 * math.log(scale))
+
+    # The interface shared with FlowPosterior (what the models call).
+
+    @property
+    def location(self):
+        """The point that stands for q in ``transform``: the mean."""
+        return self.mean
+
+    def draw(self, eps):
+        """A reparameterised draw z for the noise ``eps`` and log q(z | x)."""
+        return self.rsample(eps), self.log_prob_of_noise(eps)
+
+    def kl_estimate(self, eps, free_bits=0.0):
+        """A draw z for ``eps`` and the KL term of the ELBO per row: here
+        the closed form (with ``free_bits``), whatever z."""
+        return self.rsample(eps), self.kl(free_bits)
+
+
+def _planar_step(z, u, w, b):
+    """One planar transformation z + u_hat tanh(w.z + b) (Rezende and
+    Mohamed, 2015) and log |det J|; u_hat keeps w.u_hat >= -1, which makes
+    it invertible. ``u``, ``w``: (n, d); ``b``: (n,); z: (..., n, d)."""
+    wu = (w * u).sum(-1, keepdim=True)
+    u_hat = u + (torch.nn.functional.softplus(wu) - 1.0 - wu) * w / (
+        w.pow(2).sum(-1, keepdim=True) + 1e-8
+    )
+    h = torch.tanh((z * w).sum(-1) + b)
+    z = z + u_hat * h.unsqueeze(-1)
+    log_det = torch.log1p((1.0 - h.pow(2)) * (w * u_hat).sum(-1))
+    return z, log_det
+
+
+class PlanarFlows(nn.Module):
+    """``n_flows`` planar transformations after the encoder's Gaussian,
+    amortised: each row's (u, w, b) come from its Gaussian's mean and
+    log-variance through one linear layer (as van den Berg et al., UAI
+    2018, amortise theirs).
+
+    Parameters
+    ----------
+    n_components : int
+    n_flows : int
+    """
+
+    def __init__(self, n_components, n_flows):
+        super().__init__()
+        self.n_components, self.n_flows = int(n_components), int(n_flows)
+        self.head = nn.Linear(2 * n_components, n_flows * (2 * n_components + 1))
+
+    def forward(self, z, context):
+        """Transform z (``(..., n, d)``) given ``context`` (``(n, 2 d)``);
+        returns the result and log |det J| summed over the flows."""
+        d = self.n_components
+        params = full_precision(self.head(context))
+        params = params.view(*params.shape[:-1], self.n_flows, 2 * d + 1)
+        log_det = 0.0
+        for k in range(self.n_flows):
+            u, w, b = params[..., k, :d], params[..., k, d : 2 * d], params[..., k, 2 * d]
+            z, step = _planar_step(z, u, w, b)
+            log_det = log_det + step
+        return z, log_det
+
+
+class _MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE,
+    Germain et al., 2015); the mask is rebuilt from the sizes, not saved."""
+
+    def __init__(self, n_in, n_out, mask):
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", mask.to(torch.float32), persistent=False)
+
+    def forward(self, x):
+        return nn.functional.linear(x, self.weight * self.mask.to(self.weight.dtype), self.bias)
+
+
+class IAFFlows(nn.Module):
+    """``n_flows`` steps of an inverse autoregressive flow (Kingma et al.,
+    NeurIPS 2016) after the encoder's Gaussian: each step a MADE network of
+    z (one hidden layer, with the Gaussian's mean and log-variance as
+    context) gives m and s, and z becomes sigma * z + (1 - sigma) * m with
+    sigma = sigmoid(s); the order of the components is reversed between
+    steps.
+
+    Parameters
+    ----------
+    n_components : int
+    n_flows : int
+    hidden : int or None, default=None
+        Hidden units of each step (None: max(4 * n_components, 32)).
+    """
+
+    #: Added to s before the sigmoid, so that each step starts close to the
+    #: identity (Kingma et al.'s "forget gate" bias).
+    GATE_BIAS = 2.0
+
+    def __init__(self, n_components, n_flows, hidden=None):
+        super().__init__()
+        d = int(n_components)
+        hidden = int(hidden or max(4 * d, 32))
+        self.n_components, self.n_flows = d, int(n_flows)
+        inputs = torch.arange(1, d + 1)
+        if d > 1:
+            degrees = torch.arange(hidden) % (d - 1) + 1
+        else:  # one component: its m and s depend on the context only
+            degrees = torch.zeros(hidden, dtype=torch.long)
+        to_hidden = degrees[:, None] >= inputs[None, :]
+        outputs = torch.cat([inputs, inputs])
+        to_output = outputs[:, None] > degrees[None, :]
+        self.steps = nn.ModuleList(
+            nn.ModuleDict(
+                {
+                    "input": _MaskedLinear(d, hidden, to_hidden),
+                    "context": nn.Linear(2 * d, hidden, bias=False),
+                    "output": _MaskedLinear(hidden, 2 * d, to_output),
+                }
+            )
+            for _ in range(self.n_flows)
+        )
+
+    def forward(self, z, context):
+        """As :meth:`PlanarFlows.forward`."""
+        log_det = 0.0
+        for step in self.steps:
+            h = step["input"](z) + step["context"](context)
+            m, s = full_precision(step["output"](nn.functional.elu(h))).chunk(2, dim=-1)
+            gate = s + self.GATE_BIAS
+            sigma = torch.sigmoid(gate)
+            z = (sigma * z + (1.0 - sigma) * m).flip(-1)
+            log_det = log_det + nn.functional.logsigmoid(gate).sum(-1)
+        return z, log_det
+
+
+#: Posterior flows by the estimators' ``posterior`` name.
+FLOWS = {"planar": PlanarFlows, "iaf": IAFFlows}
+
+
+class FlowPosterior:
+    """q(z | x): the encoder's :class:`DiagonalGaussian` followed by a flow,
+    z = f(z0) with z0 ~ base, log q(z) = log base(z0) - log |det J_f(z0)|.
+
+    It has :class:`DiagonalGaussian`'s interface (``draw``,
+    ``kl_estimate``, ``location``, ``widened``, ``kl_per_component``), so
+    the models use either alike.
+
+    Parameters
+    ----------
+    base : DiagonalGaussian
+    flows : PlanarFlows or IAFFlows
+    context : Tensor or None, default=None
+        The flows' context, ``(n, 2 * n_components)``; None: the base's mean
+        and log-variance.
+    """
+
+    def __init__(self, base, flows, context=None):
+        self.base = base
+        self.flows = flows
+        self.context = (
+            torch.cat([base.mean, base.log_var], dim=-1) if context is None else context
+        )
+
+    @property
+    def location(self):
+        """The flow applied to the base's mean (not the mean of q): the
+        point ``transform`` returns, deterministic for each row."""
+        return self.flows(self.base.mean, self.context)[0]
+
+    def draw(self, eps):
+        z0 = self.base.rsample(eps)
+        z, log_det = self.flows(z0, self.context)
+        return z, self.base.log_prob_of_noise(eps) - log_det
+
+    def kl_estimate(self, eps, free_bits=0.0):
+        """A draw z and an unbiased estimate of KL(q || p(z)) per row: the
+        base's closed form (each component floored at ``free_bits``) plus
+        log p(z0) - log p(z) - log |det J| at this draw, which is exactly
+        the closed form when the flow is the identity."""
+        z0 = self.base.rsample(eps)
+        z, log_det = self.flows(z0, self.context)
+        correction = standard_normal_log_prob(z0) - standard_normal_log_prob(z) - log_det
+        return z, self.base.kl(free_bits) + correction
+
+    def widened(self, scale):
+        """The base widened (the flows and their context unchanged)."""
+        return FlowPosterior(self.base.widened(scale), self.flows, self.context)
+
+    def kl_per_component(self, free_bits=0.0):
+        """The base Gaussian's KL per component (before the flow, which
+        mixes the components): what orders ``component_kl_``."""
+        return self.base.kl_per_component(free_bits)
+
+
+def make_flows(kind, n_components, n_flows):
+    """The flow module called ``kind`` ("planar" or "iaf"), or None for
+    "gaussian" (no flow)."""
+    if kind == "gaussian":
+        return None
+    try:
+        return FLOWS[kind](n_components, n_flows)
+    except KeyError:
+        raise ValueError(
+            f"Unknown posterior {kind!r}; expected 'gaussian' or one of {sorted(FLOWS)}."
+        ) from None

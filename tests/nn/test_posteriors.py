@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 import torch
 
 from skvae.nn.posteriors import LOG_VAR_BOUND, DiagonalGaussian, standard_normal_log_prob
@@ -84,3 +86,79 @@ def test_the_vae_and_m2_read_their_posterior_through_it():
     _, means, log_vars = m2.encode_all(x)
     torch.testing.assert_close(means[torch.arange(4), labels], q.mean)
     torch.testing.assert_close(log_vars[torch.arange(4), labels], q.log_var)
+
+
+# ---------------------------------------------------------------- flows
+
+from skvae.nn.posteriors import FlowPosterior, IAFFlows, PlanarFlows  # noqa: E402
+
+
+def flow_and_context(kind, d=3, n=4, n_flows=3, seed=0):
+    torch.manual_seed(seed)
+    flows = {"planar": PlanarFlows, "iaf": IAFFlows}[kind](d, n_flows).double()
+    with torch.no_grad():
+        for p in flows.parameters():  # far from the identity
+            p.normal_(0.0, 0.4, generator=torch.Generator().manual_seed(seed + 1))
+    context = torch.randn(n, 2 * d, generator=torch.Generator().manual_seed(seed + 2),
+                          dtype=torch.float64)
+    return flows, context
+
+
+@pytest.mark.parametrize("kind", ["planar", "iaf"])
+def test_flow_log_determinant_matches_autograd_jacobian(kind):
+    d, n = 3, 4
+    flows, context = flow_and_context(kind, d, n)
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    _, log_det = flows(z, context)
+    for i in range(n):
+        def one_row(row, i=i):
+            batch = z.clone()
+            batch[i] = row
+            return flows(batch, context)[0][i]
+
+        jacobian = torch.autograd.functional.jacobian(one_row, z[i])
+        exact = torch.linalg.slogdet(jacobian)
+        assert exact.sign.item() != 0  # invertible (IAF's order flips may change the sign)
+        torch.testing.assert_close(log_det[i], exact.logabsdet)
+
+
+def test_iaf_is_autoregressive():
+    """Each output component depends on the inputs before it in the step's
+    order only: the Jacobian of one step is triangular."""
+    flows, context = flow_and_context("iaf", d=4, n=1, n_flows=1)
+    z = torch.randn(1, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda r: flows(r[None], context)[0][0], z[0])
+    # One step flips the order at its end: undo it, then it is lower triangular.
+    unflipped = jacobian.flip(0)
+    assert torch.equal(unflipped.triu(1), torch.zeros_like(unflipped))
+
+
+def test_kl_estimate_of_an_empty_flow_is_the_closed_form():
+    base = gaussian()
+    q = FlowPosterior(base, IAFFlows(3, 0).double())
+    eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    z, kl = q.kl_estimate(eps, free_bits=0.1)
+    torch.testing.assert_close(z, base.rsample(eps))
+    torch.testing.assert_close(kl, base.kl(0.1))
+    z, log_q = q.draw(eps)
+    torch.testing.assert_close(log_q, base.log_prob_of_noise(eps))
+
+
+@pytest.mark.parametrize("kind", ["planar", "iaf"])
+def test_flow_density_and_kl_estimate_agree_with_monte_carlo(kind):
+    """log q of a draw is the base density minus the log-determinant, and
+    the KL estimate averages to E[log q(z) - log p(z)]."""
+    d = 2
+    flows, context = flow_and_context(kind, d, n=1, n_flows=2)
+    base = DiagonalGaussian(
+        torch.tensor([[0.3, -0.5]], dtype=torch.float64),
+        torch.tensor([[-0.4, 0.2]], dtype=torch.float64),
+    )
+    q = FlowPosterior(base, flows, context)
+    eps = torch.randn(200000, 1, d, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    with torch.no_grad():
+        z, log_q = q.draw(eps)
+        _, kl = q.kl_estimate(eps)
+    monte_carlo = (log_q - standard_normal_log_prob(z)).mean()
+    assert kl.mean().item() == pytest.approx(monte_carlo.item(), abs=0.01)
+    assert torch.isfinite(q.location).all() and q.location.shape == (1, d)
