@@ -120,6 +120,8 @@ class VAE(nn.Module):
         )
         if generator is not None:
             init_parameters(model, generator)
+            if model.flows is not None:
+                model.flows.start_near_identity()
         return model
 
     @property

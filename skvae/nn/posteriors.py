@@ -146,6 +146,14 @@ class PlanarFlows(nn.Module):
         self.n_components, self.n_flows = int(n_components), int(n_flows)
         self.head = nn.Linear(2 * n_components, n_flows * (2 * n_components + 1))
 
+    @torch.no_grad()
+    def start_near_identity(self, factor=0.01):
+        """Shrink the freshly initialised head so that every step starts
+        close to the identity (u, w, b near 0): training then begins from
+        the Gaussian posterior."""
+        self.head.weight.mul_(factor)
+        self.head.bias.mul_(factor)
+
     def forward(self, z, context):
         """Transform z (``(..., n, d)``) given ``context`` (``(n, 2 d)``);
         returns the result and log |det J| summed over the flows."""
@@ -215,6 +223,14 @@ class IAFFlows(nn.Module):
             )
             for _ in range(self.n_flows)
         )
+
+    @torch.no_grad()
+    def start_near_identity(self, factor=0.01):
+        """Shrink the freshly initialised output layers, so that m and s
+        start near 0 (each step then scales z by about sigmoid(GATE_BIAS))."""
+        for step in self.steps:
+            step["output"].weight.mul_(factor)
+            step["output"].bias.mul_(factor)
 
     def forward(self, z, context):
         """As :meth:`PlanarFlows.forward`."""
