@@ -179,8 +179,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         (Rezende and Mohamed, 2015) or inverse autoregressive (Kingma et
         al., 2016), each row's steps computed from its Gaussian; the KL term
         is then estimated from the training draw (exact for the Gaussian
-        part, with ``free_bits``, plus a Monte-Carlo correction for the
-        flow), and ``score`` weighs its draws by the flowed density. A
+        part plus a Monte-Carlo correction for the flow; ``free_bits``
+        floors its total per row at ``free_bits * n_components``), and
+        ``score`` weighs its draws by the flowed density. A
         richer posterior tightens the bound, at some cost per step.
         ``transform`` returns the flow applied to the Gaussian's mean (a
         deterministic point per row, not the mean of q), and

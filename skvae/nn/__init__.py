@@ -14,7 +14,7 @@ from .likelihoods import (
 from .m2 import M2
 from .model import VAE
 from .networks import ConvDecoder, ConvEncoder, DenseDecoder, DenseEncoder, make_networks
-from .posteriors import DiagonalGaussian
+from .posteriors import DiagonalGaussian, FlowPosterior, IAFFlows, PlanarFlows
 from .train import Trainer
 
 #: Model classes by the ``"model"`` key of a config dict (default "vae").
@@ -36,8 +36,11 @@ __all__ = [
     "DenseDecoder",
     "DenseEncoder",
     "DiagonalGaussian",
+    "FlowPosterior",
     "Gaussian",
+    "IAFFlows",
     "Likelihood",
+    "PlanarFlows",
     "Trainer",
     "make_likelihood",
     "make_networks",
