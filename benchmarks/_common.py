@@ -90,3 +90,14 @@ def write_section(name, body):
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
     print(block)
+
+
+def publish(name, body, why_not=None):
+    """Write ``body`` as the section ``name`` of RESULTS.md, or print it
+    when the run must not write (``why_not`` says why: "quick or
+    overridden")."""
+    if why_not:
+        print(body)
+        print(f"({why_not} run: RESULTS.md not written)", flush=True)
+    else:
+        write_section(name, body)

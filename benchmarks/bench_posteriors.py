@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from _common import add_overrides, load_mnist, markdown_table, parse_overrides, write_section
+from _common import add_overrides, load_mnist, markdown_table, parse_overrides, publish
 from skvae import VAETransformer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -105,11 +105,8 @@ def main():
             rows,
         )
     )
-    if args.quick or overrides:
-        print(body)
-        print("(quick or overridden run: RESULTS.md not written)")
-    else:
-        write_section("Posteriors and importance-weighted training (issue 16)", body)
+    why_not = "quick or overridden" if args.quick or overrides else None
+    publish("Posteriors and importance-weighted training (issue 16)", body, why_not)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
-from _common import add_overrides, load_mnist, markdown_table, parse_overrides, write_section
+from _common import add_overrides, load_mnist, markdown_table, parse_overrides, publish
 from skvae import VAEClassifier, VAETransformer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -173,11 +173,8 @@ def main():
         "Published reference (full MNIST, 50,000 unlabeled images, 100 labels): M2 "
         "88.0%, M1+M2 96.7% (Kingma et al., 2014)."
     )
-    if args.quick or overrides:
-        print(body)
-        print("(quick or overridden run: RESULTS.md not written)")
-    else:
-        write_section("Semi-supervised classification (protocol 3)", body)
+    why_not = "quick or overridden" if args.quick or overrides else None
+    publish("Semi-supervised classification (protocol 3)", body, why_not)
 
 
 if __name__ == "__main__":
