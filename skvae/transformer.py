@@ -427,7 +427,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         return self._fit(X, incremental=True)
 
     def transform(self, X):
-        """Posterior mean of the latent code for each row of X.
+        """Posterior mean of the latent code for each row of X (with a flow
+        ``posterior``, the flow applied to its Gaussian's mean).
 
         Deterministic, and each row's code does not depend on the other rows
         passed with it.
@@ -575,6 +576,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         # float32 input stays float32: training runs in float32 anyway.
         X = self._validate_numeric(X, reset=reset)
         return X, y
+
+    def _posterior_gaussian(self, X):
+        """Means and log-variances of each row's Gaussian q(z | x) (before
+        any flow), components in ``transform``'s order: two arrays of shape
+        (n_samples, n_components)."""
+        check_is_fitted(self)
+        X = self._validate_transform_data(X)
+        module = self._inference
+        stats = self._map_batches(
+            lambda x, m=None: torch.cat(module.encode(x, m), dim=-1), X,
+            prepare=self._model_arrays,
+        )
+        k = stats.shape[1] // 2
+        return stats[:, :k][:, self._order], stats[:, k:][:, self._order]
 
     def _validate_transform_data(self, X):
         if self._is_mixed:
