@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.utils._missing import is_pandas_na, is_scalar_nan
 from sklearn.utils.validation import FLOAT_DTYPES, validate_data
 
+
 def _is_dataframe(X):
     return hasattr(X, "iloc") and hasattr(X, "dtypes") and getattr(X, "ndim", 2) == 2
 
@@ -129,10 +130,12 @@ def _rebuild_dtype(described, j, pd):
 
 
 def _n_columns(X):
+    """The number of columns of a 2-D X; 0 for anything else, which
+    ``validate_data`` then refuses with its own message."""
     shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2:
-        return int(shape[1])
-    return int(np.shape(np.asarray(X, dtype=object))[1])
+    if shape is None:
+        shape = np.shape(np.asarray(X, dtype=object))
+    return int(shape[1]) if len(shape) == 2 else 0
 
 
 def _isna(values):
@@ -187,6 +190,7 @@ def _restore_dtype(values, dtype, pd):
         return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else values.astype(dtype)
     except (TypeError, ValueError):
         return values
+
 
 def _frame(columns, dtypes, names, index, pd):
     """A DataFrame of ``columns`` in ``dtypes`` (see :func:`_restore_dtype`)
@@ -276,6 +280,44 @@ def categorical_mask(spec, X):
     )
 
 
+
+def categorical_columns(spec, X):
+    """The columns of X that hold categories, as a boolean mask: those the
+    ``categorical_features`` parameter ``spec`` names, or for "from_dtype"
+    a DataFrame's object, category, string and bool columns (none of an
+    array's)."""
+    mask = categorical_mask(spec, X)
+    if mask is not None:
+        return mask
+    if _is_dataframe(X):
+        return np.array([_categorical_dtype(d) for d in X.dtypes], dtype=bool)
+    return np.zeros(_n_columns(X), dtype=bool)
+
+
+def validate_numbers(estimator, X, *, hint, **check_params):
+    """``validate_data`` of a numeric X; when X holds text, the error says
+    what to do about it (``hint``, a sentence appended to it)."""
+    try:
+        return validate_data(estimator, X, **check_params)
+    except ValueError as exc:
+        if "could not convert" in str(exc):
+            raise ValueError(f"{exc}. {hint}") from None
+        raise
+
+
+def likelihood_parts(numeric, categorical, n_categories):
+    """The likelihood of a table for the model (see
+    ``skvae.nn.likelihoods.make_likelihood``): "gaussian" when it has no
+    categorical column, else a Gaussian part for the ``numeric`` features
+    (when any) and a categorical part for the ``categorical`` ones, with
+    ``n_categories`` levels each."""
+    if not categorical:
+        return "gaussian"
+    parts = [{"kind": "categorical", "features": categorical, "n_categories": n_categories}]
+    if numeric:
+        parts.insert(0, {"kind": "gaussian", "features": numeric})
+    return parts
+
 def numeric_values(column, name):
     """A numeric column (numpy or pandas, object arrays of numbers and None
     included) as float64, NaN where missing; ``name`` names it in errors."""
@@ -347,31 +389,25 @@ def read_table(estimator, X, *, reset):
     nan_marker = is_scalar_nan(marker) or is_pandas_na(marker) or marker is None
     frame = X if _is_dataframe(X) else None
     if reset:
-        categorical = categorical_mask(estimator.categorical_features, X)
+        categorical = categorical_columns(estimator.categorical_features, X)
     else:
         categorical = estimator.categorical_features_
     dtype = X.dtype if isinstance(X, np.ndarray) else None
     if dtype == object:
         # None and pandas.NA are missing, as NaN (float() rejects pandas.NA).
         X = np.where(_isna(X), np.nan, X)
-    if not (categorical is not None and categorical.any()) and not (
+    if not categorical.any() and not (
         frame is not None and any(_categorical_dtype(d) for d in frame.dtypes)
     ):
-        try:
-            values = validate_data(
-                estimator,
-                X,
-                dtype=FLOAT_DTYPES,
-                ensure_all_finite="allow-nan" if nan_marker else True,
-                reset=reset,
-            )
-        except ValueError as exc:
-            if "could not convert" in str(exc):
-                raise ValueError(
-                    f"{exc}. Pass categorical_features (or a DataFrame with "
-                    "object or category columns) to impute categories."
-                ) from None
-            raise
+        values = validate_numbers(
+            estimator,
+            X,
+            hint="Pass categorical_features (or a DataFrame with object or category "
+            "columns) to impute categories.",
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan" if nan_marker else True,
+            reset=reset,
+        )
         if not nan_marker and not isinstance(marker, numbers.Real):
             raise ValueError(
                 f"missing_values={marker!r} cannot mark numeric data; use a "
@@ -386,8 +422,6 @@ def read_table(estimator, X, *, reset):
     # Integer-coded (or any numeric) arrays stay numeric, categories included.
     _, raw = table_columns(estimator, X, reset=reset)
     if frame is not None:
-        if reset and categorical is None:
-            categorical = np.array([_categorical_dtype(c.dtype) for c in raw])
         raw = [
             c.to_numpy(dtype=object) if is_cat else c
             for c, is_cat in zip(raw, categorical)

@@ -31,6 +31,7 @@ from ._table import (
     decode_levels,
     encode_levels,
     fitted_dtype,
+    likelihood_parts,
     read_table,
     _array_output_dtype,
     _as_integers,
@@ -648,17 +649,12 @@ class VAEImputer(TransformerMixin, BaseVAE):
         is_cat = self.categorical_features_[self._model_features]
         numeric = np.flatnonzero(~is_cat).tolist()
         categorical = np.flatnonzero(is_cat).tolist()
-        if not categorical:
-            likelihood = "gaussian"
-        else:
-            cat_index = np.flatnonzero(self.categorical_features_)
-            levels = [
-                len(self.categories_[int(np.searchsorted(cat_index, self._model_features[k]))])
-                for k in categorical
-            ]
-            likelihood = [{"kind": "categorical", "features": categorical, "n_categories": levels}]
-            if numeric:
-                likelihood.insert(0, {"kind": "gaussian", "features": numeric})
+        cat_index = np.flatnonzero(self.categorical_features_)
+        levels = [
+            len(self.categories_[int(np.searchsorted(cat_index, self._model_features[k]))])
+            for k in categorical
+        ]
+        likelihood = likelihood_parts(numeric, categorical, levels)
         n_model = len(self._model_features)
         self._auto = auto_schedule(table.n_samples)
         hidden = self.hidden_layer_sizes

@@ -8,7 +8,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     INFERENCE_BATCH_SIZE,
@@ -30,20 +30,20 @@ from ._base import (
 from ._limits import check_importance_samples, check_network_size
 from ._table import (
     _as_integers,
-    _categorical_dtype,
     _describe_dtypes,
     _frame,
     _stack,
-    _is_dataframe,
     _isna,
     _unique_levels,
-    categorical_mask,
+    categorical_columns,
     column_name,
     decode_levels,
     encode_levels,
     fitted_dtype,
+    likelihood_parts,
     numeric_values,
     table_columns,
+    validate_numbers,
 )
 from .nn.likelihoods import likelihood_class
 from .nn.posteriors import FLOWS
@@ -598,18 +598,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         return self._validate_numeric(X, reset=False)
 
     def _validate_numeric(self, X, *, reset):
-        try:
-            return validate_data(
-                self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan",
-                reset=reset,
-            )
-        except ValueError as exc:
-            if "could not convert" in str(exc):
-                raise ValueError(
-                    f"{exc}. Pass categorical_features (or a DataFrame with object, "
-                    "category, string or bool columns) to model categories."
-                ) from None
-            raise
+        return validate_numbers(
+            self,
+            X,
+            hint="Pass categorical_features (or a DataFrame with object, category, "
+            "string or bool columns) to model categories.",
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
+            reset=reset,
+        )
 
     # ------------------------------------------------------- mixed tables
 
@@ -620,11 +617,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     def _categorical_columns(self, X):
         """The categorical columns of X as a mask, or None when it has
         none (the numeric path)."""
-        mask = categorical_mask(self.categorical_features, X)
-        if mask is None:
-            if not _is_dataframe(X):
-                return None
-            mask = np.array([_categorical_dtype(d) for d in X.dtypes], dtype=bool)
+        mask = categorical_columns(self.categorical_features, X)
         return mask if mask.any() else None
 
     def _encode_table(self, X, *, reset):
@@ -679,16 +672,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     def _mixed_likelihood(self):
         """The likelihood parts of a table with categorical columns."""
-        categorical = np.flatnonzero(self.categorical_features_).tolist()
-        numeric = np.flatnonzero(~self.categorical_features_).tolist()
-        parts = [{
-            "kind": "categorical",
-            "features": categorical,
-            "n_categories": [len(levels) for levels in self.categories_],
-        }]
-        if numeric:
-            parts.insert(0, {"kind": "gaussian", "features": numeric})
-        return parts
+        return likelihood_parts(
+            np.flatnonzero(~self.categorical_features_).tolist(),
+            np.flatnonzero(self.categorical_features_).tolist(),
+            [len(levels) for levels in self.categories_],
+        )
 
     def _to_table(self, values):
         """Rows in original units (numbers, and level codes for categorical
@@ -701,15 +689,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         pd = None
         if frame:
             import pandas as pd
+        dtypes = [fitted_dtype(self, j, pd, np.float64) for j in range(values.shape[1])]
         for j in range(values.shape[1]):
             column = values[:, j]
             if self.categorical_features_[j]:
                 columns.append(decode_levels(column, self.categories_[rank]))
                 rank += 1
             else:
-                columns.append(_as_integers(column, fitted_dtype(self, j, pd, np.float64)))
+                columns.append(_as_integers(column, dtypes[j]))
         if frame:
-            dtypes = [fitted_dtype(self, k, pd, np.float64) for k in range(len(columns))]
             index = pd.RangeIndex(values.shape[0])
             return _frame(columns, dtypes, list(self.feature_names_in_), index, pd)
         numeric = all(c.dtype.kind in "fiub" for c in columns)
