@@ -17,8 +17,8 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.metrics import mutual_info_score
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -155,8 +155,10 @@ def _gaussian_mixture_total_correlation(mean, log_var, rng):
 
 
 def _rows(X, max_rows, rng):
-    if max_rows is not None and X.shape[0] > max_rows:
-        return X[np.sort(rng.choice(X.shape[0], max_rows, replace=False))]
+    """At most ``max_rows`` rows of X (array, DataFrame or list), at random."""
+    n_samples = _num_samples(X)
+    if max_rows is not None and n_samples > max_rows:
+        return _safe_indexing(X, np.sort(rng.choice(n_samples, max_rows, replace=False)))
     return X
 
 

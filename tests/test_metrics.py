@@ -111,3 +111,9 @@ def test_diagnostics_of_a_fitted_transformer(blobs):
     assert log_var.shape == mean.shape
     with pytest.raises(TypeError, match="VAETransformer"):
         total_correlation(VAEImputer(max_iter=2).fit(blobs), blobs)
+
+
+def test_total_correlation_takes_a_dataframe_subset(mixed_table):
+    """max_rows picks rows of a DataFrame, not columns."""
+    vae = VAETransformer(2, max_iter=3, random_state=0).fit(mixed_table)
+    assert math.isfinite(total_correlation(vae, mixed_table, max_rows=40, random_state=0))
