@@ -36,10 +36,9 @@ _UNSTORED_BYTES = 64 * 2**20
 _UNSTORED_PER_STORED_BYTE = 4
 _BYTES_PER_LEVEL_CELL = 32
 
-_POSITIVE_INTS = ("n_features", "n_components", "n_classes", "training_samples")
+_POSITIVE_INTS = ("n_features", "n_components", "n_classes", "training_samples", "n_flows")
 _INT_LISTS = ("hidden_layer_sizes", "conv_channels", "image_shape")
 _REALS = ("free_bits", "classification_weight", "dropout", "input_dropout")
-_POSITIVE_INTS = (*_POSITIVE_INTS, "n_flows")
 _CHOICES = {
     "model": set(MODELS),
     "network": {"dense", "conv"},

@@ -46,9 +46,11 @@ class VAE(nn.Module):
         the importance-weighted bound (IWAE; MIWAE when values are missing).
     free_bits : float, default=0.0
         Floor, in nats, on each latent component's KL term in the training
-        ELBO (see :meth:`DiagonalGaussian.kl_per_component
-        <skvae.nn.posteriors.DiagonalGaussian.kl_per_component>`), in ``training_loss`` (so also when
-        validating it); bounds on log p(x) never use it.
+        ELBO (see :meth:`~skvae.nn.posteriors.DiagonalGaussian.kl_per_component`;
+        with ``flows``, on each row's total, see
+        :meth:`~skvae.nn.posteriors.FlowPosterior.kl_estimate`), in
+        ``training_loss`` (so also when validating it); bounds on log p(x)
+        never use it.
     flows : nn.Module or None, default=None
         A flow after the encoder's Gaussian (see :mod:`skvae.nn.posteriors`):
         q(z | x) is then a :class:`~skvae.nn.posteriors.FlowPosterior`.
@@ -129,20 +131,23 @@ class VAE(nn.Module):
         """Decoder passes per training row (the cost of a step)."""
         return self.training_samples
 
+    def _gaussian(self, x, mask=None):
+        """The encoder's Gaussian; missing entries read as 0."""
+        if self.input_lower is not None:
+            x = torch.clamp(x, self.input_lower, self.input_upper)
+        return DiagonalGaussian.bounded(*self.encoder(self.likelihood.encoder_input(x, mask)))
+
     def posterior(self, x, mask=None):
         """q(z | x): a :class:`~skvae.nn.posteriors.DiagonalGaussian`, or
         with ``flows`` a :class:`~skvae.nn.posteriors.FlowPosterior`;
         missing entries read as 0."""
-        if self.input_lower is not None:
-            x = torch.clamp(x, self.input_lower, self.input_upper)
-        q = DiagonalGaussian.bounded(*self.encoder(self.likelihood.encoder_input(x, mask)))
+        q = self._gaussian(x, mask)
         return q if self.flows is None else FlowPosterior(q, self.flows)
 
     def encode(self, x, mask=None):
         """Mean and log-variance of q(z | x)'s Gaussian (before any flow;
         see :meth:`posterior`)."""
-        q = self.posterior(x, mask)
-        q = q if self.flows is None else q.base
+        q = self._gaussian(x, mask)
         return q.mean, q.log_var
 
     def decode(self, z):
