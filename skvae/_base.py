@@ -554,6 +554,10 @@ class BaseVAE(BaseEstimator):
       ``max_iter``, ``batch_size``, ``learning_rate``).
     - ``_validation_kl_weight()``: the KL weight of the validation
       objective (default: ``beta``).
+    - ``_capacity_schedule()``: the capacity objective's target KL as a
+      function of the epoch, or None (default: None, the beta-ELBO).
+    - ``_ramp_epochs()``: the first epochs, while the objective still
+      changes, that early stopping does not count (default: ``kl_warmup``).
     - ``_build_inference_module()``: the module used after fitting (default:
       a float64 copy, for exact scores).
     - ``_after_training(X, y)``: anything computed from the trained model
@@ -709,6 +713,16 @@ class BaseVAE(BaseEstimator):
         objective trained (free bits included, see ``VAE.training_loss``)."""
         return float(self.beta)
 
+    def _capacity_schedule(self):
+        """The target KL (nats) of the capacity objective as a function of
+        the epoch (counted over all fits), or None to train the beta-ELBO."""
+        return None
+
+    def _ramp_epochs(self):
+        """Epochs from the first that early stopping does not count, while
+        the objective is still changing: the KL warm-up."""
+        return self.kl_warmup
+
     def _train_module(self, module, train, val, schedule, seed, *, on_epoch=None,
                       stopping=None, first_epoch=0, optimizer_state=None, phase="Epoch"):
         """Train ``module`` (on its device) on the arrays ``train`` (and
@@ -741,8 +755,9 @@ class BaseVAE(BaseEstimator):
             schedule,
             stopping,
             kl_weight=self._kl_weight,
+            capacity=self._capacity_schedule(),
             first_epoch=first_epoch,
-            warmup_epochs=self.kl_warmup,
+            warmup_epochs=self._ramp_epochs(),
             validation_kl_weight=self._validation_kl_weight(),
             max_retries=_MAX_DIVERGENCE_RETRIES,
             on_epoch=on_epoch,

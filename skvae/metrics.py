@@ -12,15 +12,13 @@
   varies across rows (Burda et al., ICLR 2016).
 """
 
-import math
-
 import numpy as np
-from scipy.special import logsumexp
+import torch
 from sklearn.metrics import mutual_info_score
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+from .nn.posteriors import DiagonalGaussian
 
 
 def _discretise(values, n_bins):
@@ -131,27 +129,18 @@ def make_mig_scorer(*, n_bins=20):
     return mig_scorer
 
 
-def _aggregate_log_densities(z, mean, log_var):
-    """log q(z_i) under the mixture of the Gaussians (mean, log_var) of all
-    rows, jointly and per component: shapes (n,) and (n, d)."""
-    # (n draws, n rows, d) log-densities of each draw under each row's Gaussian.
-    diff = z[:, None, :] - mean[None, :, :]
-    per_component = -0.5 * diff**2 / np.exp(log_var)[None] - 0.5 * log_var[None] - _HALF_LOG_2PI
-    log_n = math.log(mean.shape[0])
-    joint = logsumexp(per_component.sum(axis=-1), axis=1) - log_n
-    marginals = logsumexp(per_component, axis=1) - log_n
-    return joint, marginals
-
-
 def _gaussian_mixture_total_correlation(mean, log_var, rng):
     """Total correlation of the aggregate posterior q(z) = mean over rows of
     N(mean_i, diag(exp(log_var_i))), estimated from one draw per row:
     mean_i [log q(z_i) - sum_k log q_k(z_ik)], the densities being the
     mixture over all rows (Chen et al., 2018, with the whole set as the
-    batch)."""
+    batch; the estimator beta-TCVAE trains with, see
+    :meth:`~skvae.nn.posteriors.DiagonalGaussian.total_correlation_terms`)."""
+    mean, log_var = (np.asarray(a, dtype=np.float64) for a in (mean, log_var))
     z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
-    joint, marginals = _aggregate_log_densities(z, mean, log_var)
-    return float(np.mean(joint - marginals.sum(axis=1)))
+    q = DiagonalGaussian(torch.from_numpy(mean), torch.from_numpy(log_var))
+    with torch.no_grad():
+        return float(q.total_correlation_terms(torch.from_numpy(z)).mean())
 
 
 def _rows(X, max_rows, rng):

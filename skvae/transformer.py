@@ -1,7 +1,7 @@
 """VAETransformer: a variational autoencoder as a drop-in for PCA."""
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -161,6 +161,34 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Weight of the KL term in the training objective (beta-VAE, Higgins
         et al., 2017). ``score`` always uses beta = 1.
 
+    capacity : float, default=0.0
+        Target KL, in nats per row, of the controlled-capacity objective
+        (Burgess et al., 2018). With ``capacity`` > 0, training minimises
+        the reconstruction error plus ``beta * |KL - C|``, the KL averaged
+        over each batch, where the target C grows linearly from 0 to
+        ``capacity`` over the first ``capacity_epochs`` epochs: the code
+        takes in information a little at a time, the most useful factor
+        first, which lets a large weight disentangle without the
+        reconstruction cost of a large beta-VAE's beta. ``beta`` is then
+        the weight that holds the KL to C (Burgess et al. use weights of
+        100 to 1000), ``free_bits`` is unused, and early stopping watches
+        the plain ELBO of the held-out rows from the end of the ramp on.
+        0 trains the beta-ELBO.
+
+    capacity_epochs : int, default=50
+        Epochs over which the target KL grows to ``capacity``; unused when
+        ``capacity`` is 0. ``max_iter`` should leave epochs after it.
+
+    tc_weight : float or None, default=None
+        beta-TCVAE (Chen et al., NeurIPS 2018): the weight of the total
+        correlation of the aggregate posterior q(z) (how far its components
+        depend on each other), estimated on each training batch, while the
+        rest of the KL term (the code's information about the row and each
+        component's distance from the prior) keeps weight ``beta``. Chen et
+        al.'s beta is ``tc_weight`` with ``beta=1``. None: no separate
+        weight (the beta-VAE's KL term). Needs ``posterior="gaussian"`` and
+        ``n_training_draws=1``; validation leaves the term out.
+
     free_bits : float, default=0.5
         Floor, in nats, on each latent component's KL term per row during
         training (Kingma et al., 2016). A component is never penalised for
@@ -317,6 +345,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         "posterior": [StrOptions({"gaussian", *FLOWS})],
         "n_flows": [Interval(Integral, 1, None, closed="left")],
         "n_training_draws": [Interval(Integral, 1, None, closed="left")],
+        "capacity": [Interval(Real, 0, None, closed="left")],
+        "capacity_epochs": [Interval(Integral, 0, None, closed="left")],
+        "tc_weight": [Interval(Real, 0, None, closed="left"), None],
     }
 
     def __init__(
@@ -331,6 +362,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         likelihood="auto",
         categorical_features="from_dtype",
         beta=1.0,
+        capacity=0.0,
+        capacity_epochs=50,
+        tc_weight=None,
         free_bits=0.5,
         posterior="gaussian",
         n_flows=4,
@@ -359,6 +393,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.likelihood = likelihood
         self.categorical_features = categorical_features
         self.beta = beta
+        self.capacity = capacity
+        self.capacity_epochs = capacity_epochs
+        self.tc_weight = tc_weight
         self.free_bits = free_bits
         self.posterior = posterior
         self.n_flows = n_flows
@@ -705,6 +742,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
     def _setup(self, X, y=None):
         """First fit: resolve the likelihood, feature scaling and network."""
+        self._check_objective()
         if np.isnan(X).all():
             raise ValueError(
                 "Every entry of X is missing (NaN): there is nothing to learn from."
@@ -737,7 +775,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                 self.hidden_layer_sizes, n_features, n_samples=X.shape[0]
             ),
             "activation": self.activation,
-            "free_bits": float(self.free_bits),
+            # The capacity objective sets its own floor on the KL.
+            "free_bits": float(self.free_bits) if self.capacity == 0 else 0.0,
             "input_bounds": (low.tolist(), high.tolist()),
             # Written only when not the default, so that the configs of
             # Gaussian, one-draw models are as before.
@@ -745,6 +784,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
                if self.posterior != "gaussian" else {}),
             **({"training_samples": int(self.n_training_draws)}
                if self.n_training_draws > 1 else {}),
+            **({"tc_extra_weight": float(self.tc_weight) - float(self.beta)}
+               if self.tc_weight is not None else {}),
             # Image shape, channels and the conv defaults; nothing for dense.
             **resolve_conv_layers(
                 self.network,
@@ -757,6 +798,40 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         # Absurd sizes fail here, before anything is allocated.
         check_network_size(self._config, min(self.batch_size, X.shape[0]))
         check_importance_samples(self.n_importance_samples, self._config)
+
+    def _check_objective(self):
+        """The objectives that need the one-draw ELBO of a Gaussian."""
+        if self.tc_weight is not None and (
+            self.posterior != "gaussian" or self.n_training_draws > 1
+        ):
+            raise ValueError(
+                "tc_weight estimates the total correlation from the rows' Gaussian "
+                "posteriors in the one-draw ELBO: it needs posterior='gaussian' and "
+                f"n_training_draws=1 (got posterior={self.posterior!r}, "
+                f"n_training_draws={self.n_training_draws})."
+            )
+        if self.capacity > 0 and self.n_training_draws > 1:
+            raise ValueError(
+                "The capacity objective is an ELBO: it needs n_training_draws=1 "
+                f"(got {self.n_training_draws}); or set capacity=0."
+            )
+
+    def _validation_kl_weight(self):
+        """beta (the objective trained, free bits included), or with the
+        capacity objective the plain ELBO."""
+        return 1.0 if self.capacity > 0 else float(self.beta)
+
+    def _capacity_schedule(self):
+        """C(epoch): 0 to ``capacity`` over ``capacity_epochs``, then flat."""
+        if self.capacity == 0:
+            return None
+        capacity, epochs = float(self.capacity), int(self.capacity_epochs)
+        return lambda epoch: capacity * min(1.0, epoch / epochs) if epochs else capacity
+
+    def _ramp_epochs(self):
+        """The KL warm-up and the capacity ramp: the epochs early stopping
+        does not count."""
+        return max(self.kl_warmup, self.capacity_epochs if self.capacity > 0 else 0)
 
     def _input_bounds(self, X):
         """Bounds on what the encoder reads of each feature (model units):

@@ -13,14 +13,16 @@ from conftest import estimator_classes
 
 def public_estimators():
     """Every public estimator class, built with its default parameters, and
-    VAETransformer with each flow posterior and importance-weighted
-    training."""
+    VAETransformer with each flow posterior, importance-weighted training
+    and each disentangling objective."""
     from skvae import VAETransformer
 
     return [
         *(cls() for cls in estimator_classes()),
         VAETransformer(posterior="planar", n_training_draws=2),
         VAETransformer(posterior="iaf", n_flows=2),
+        VAETransformer(capacity=2.0, capacity_epochs=2, beta=10.0),
+        VAETransformer(tc_weight=4.0),
     ]
 
 

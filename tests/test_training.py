@@ -22,8 +22,9 @@ def test_stopping_rule_counts_epochs_without_improvement_by_tol():
     assert not rule.should_stop
     assert not rule.update(0.0) and rule.count == 3 and rule.should_stop
     assert rule.update(2.0) and rule.count == 0 and not rule.should_stop
-    rule.update(-5.0, counts=False)  # a warm-up epoch never counts
-    assert rule.count == 0 and rule.best == 2.0
+    # Epochs of a warm-up or capacity ramp are not recorded at all.
+    assert not rule.update(-5.0, counts=False) and rule.count == 0 and rule.best == 2.0
+    assert not rule.update(9.0, counts=False) and rule.best == 2.0
 
 
 def test_intra_op_threads_only_lowers_and_restores():

@@ -54,6 +54,13 @@ class VAE(nn.Module):
     flows : nn.Module or None, default=None
         A flow after the encoder's Gaussian (see :mod:`skvae.nn.posteriors`):
         q(z | x) is then a :class:`~skvae.nn.posteriors.FlowPosterior`.
+    tc_extra_weight : float, default=0.0
+        beta-TCVAE (Chen et al., NeurIPS 2018): the total correlation of
+        the aggregate posterior, estimated on each training batch, enters
+        the training ELBO with this much more weight than the rest of the
+        KL term (the KL weight plus this, floored at 0). Training only
+        (``self.training``): validation and bounds never use it. Needs the
+        Gaussian posterior and one training draw.
     """
 
     def __init__(
@@ -66,8 +73,15 @@ class VAE(nn.Module):
         training_samples=1,
         free_bits=0.0,
         flows=None,
+        tc_extra_weight=0.0,
     ):
         super().__init__()
+        if tc_extra_weight and (flows is not None or training_samples > 1):
+            raise ValueError(
+                "The total-correlation term needs the Gaussian posterior and one "
+                "training draw."
+            )
+        self.tc_extra_weight = float(tc_extra_weight)
         self.n_components = int(n_components)
         self.training_samples = int(training_samples)
         self.free_bits = float(free_bits)
@@ -119,6 +133,7 @@ class VAE(nn.Module):
             flows=make_flows(
                 config.get("posterior", "gaussian"), config["n_components"], config.get("n_flows", 0)
             ),
+            tc_extra_weight=config.get("tc_extra_weight", 0.0),
         )
         if generator is not None:
             init_parameters(model, generator)
@@ -158,10 +173,22 @@ class VAE(nn.Module):
         z, kl = self.posterior(x, mask).kl_estimate(eps)
         return self.likelihood.log_prob(x, self.decode(z), mask), kl
 
-    def training_loss(self, x, mask=None, target=None, *, kl_weight=1.0, generator=None):
+    def training_loss(
+        self, x, mask=None, target=None, *, kl_weight=1.0, capacity=None, generator=None
+    ):
         """Negative beta-weighted ELBO per sample (the quantity minimised),
         or the negative importance-weighted bound with ``training_samples``
         draws, whose KL part is weighted by ``kl_weight`` inside each log-weight.
+
+        With ``capacity`` (nats; the ELBO only): the controlled-capacity
+        objective of Burgess et al. (2018), the expected log-likelihood
+        minus ``kl_weight * |KL - capacity|``, the KL being the batch's mean
+        (each row's term carries the sign of that mean's deviation, so that
+        the rows' losses average to the objective and its gradient).
+
+        In training mode with ``tc_extra_weight``, each row's loss adds that
+        weight times its term of the batch's total correlation (see
+        ``tc_extra_weight``).
 
         With ``target`` (a mask of held-out entries, for validation): the
         error of imputing those entries from the ``mask`` entries (see
@@ -178,6 +205,8 @@ class VAE(nn.Module):
             )
             return self.imputation_error(x, mask, target, eps)
         if self.training_samples > 1:
+            if capacity is not None:
+                raise ValueError("The capacity objective is an ELBO: one training draw.")
             eps = torch.randn(
                 self.training_samples,
                 x.shape[0],
@@ -195,8 +224,16 @@ class VAE(nn.Module):
             device=x.device,
             dtype=x.dtype,
         )
-        z, kl = self.posterior(x, mask).kl_estimate(eps, self.free_bits)
-        return kl_weight * kl - self.likelihood.log_prob(x, self.decode(z), mask)
+        q = self.posterior(x, mask)
+        z, kl = q.kl_estimate(eps, self.free_bits)
+        if capacity is not None:
+            sign = torch.sign(kl.detach().mean() - capacity)
+            kl = sign * (kl - capacity)
+        loss = kl_weight * kl - self.likelihood.log_prob(x, self.decode(z), mask)
+        if self.tc_extra_weight and self.training:
+            tc_weight = max(kl_weight + self.tc_extra_weight, 0.0) - kl_weight
+            loss = loss + tc_weight * q.total_correlation_terms(z)
+        return loss
 
     def log_weights(self, x, eps, mask=None, *, kl_weight=1.0):
         """Importance log-weights log p(x, z) - log q(z | x), shape (K, n).

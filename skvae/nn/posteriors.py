@@ -91,6 +91,34 @@ class DiagonalGaussian:
         """KL(q || N(0, I)) per row: :meth:`kl_per_component` summed."""
         return self.kl_per_component(free_bits).sum(dim=-1)
 
+    def aggregate_log_densities(self, z):
+        """log q(z_i) under the aggregate posterior of these rows, the
+        mixture q(z) = mean over rows j of q(z | x_j), jointly and per
+        component: shapes (m,) and (m, n_components), for draws ``z`` of
+        shape (m, n_components) and a Gaussian of n rows. Costs m x n x
+        n_components."""
+        # (m draws, n rows, d) log-densities of each draw under each row's Gaussian.
+        diff = z.unsqueeze(1) - self.mean.unsqueeze(0)
+        log_var = self.log_var.unsqueeze(0)
+        per_component = -0.5 * diff.pow(2) * torch.exp(-log_var) - 0.5 * log_var - _HALF_LOG_2PI
+        log_n = math.log(self.mean.shape[0])
+        joint = torch.logsumexp(per_component.sum(dim=-1), dim=1) - log_n
+        marginals = torch.logsumexp(per_component, dim=1) - log_n
+        return joint, marginals
+
+    def total_correlation_terms(self, z):
+        """Each row's term of the total correlation of the aggregate
+        posterior, log q(z_i) - sum_k log q_k(z_ik), for the draws ``z``
+        (one per row, shape (n, n_components)), the densities being the
+        mixture over these rows (:meth:`aggregate_log_densities`). Their
+        mean estimates KL(q(z) || prod_k q_k(z_k)) with the rows standing
+        for the data: the minibatch estimate of beta-TCVAE (Chen et al.,
+        NeurIPS 2018; their minibatch-weighted sampling differs by a
+        constant, which has no gradient). Differentiable in z and in the
+        Gaussian's parameters."""
+        joint, marginals = self.aggregate_log_densities(z)
+        return joint - marginals.sum(dim=-1)
+
     def widened(self, scale):
         """The same Gaussian with its standard deviations times ``scale``
         (a defensive importance-sampling proposal)."""

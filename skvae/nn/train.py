@@ -141,15 +141,22 @@ class Trainer:
         self._noise = torch.Generator(self.device).manual_seed(int(seed) + 1)
         self._eval_seed = int(seed) + 2
 
-    def train_epoch(self, data, kl_weight_start=1.0, kl_weight_end=None):
+    def train_epoch(
+        self, data, kl_weight_start=1.0, kl_weight_end=None, capacity_start=None, capacity_end=None
+    ):
         """One pass over ``data`` (a tuple of tensors with equal first
         dimension) in random order; returns the mean loss per sample.
 
         The KL weight moves linearly from ``kl_weight_start`` to
-        ``kl_weight_end`` across the epoch's steps (KL warm-up).
+        ``kl_weight_end`` across the epoch's steps (KL warm-up), and so does
+        the target KL of the capacity objective from ``capacity_start`` to
+        ``capacity_end`` when given (passed to the model's ``training_loss``
+        as ``capacity``).
         """
         if kl_weight_end is None:
             kl_weight_end = kl_weight_start
+        if capacity_start is not None and capacity_end is None:
+            capacity_end = capacity_start
         module, optimizer = self.module, self.optimizer
         module.train()
         n = data[0].shape[0]
@@ -161,9 +168,14 @@ class Trainer:
             idx = order[start : start + self.batch_size]
             batch = [t.index_select(0, idx).to(self.device, non_blocking=True) for t in data]
             weight = kl_weight_start + (kl_weight_end - kl_weight_start) * step / n_steps
+            objective = {"kl_weight": weight}
+            if capacity_start is not None:
+                objective["capacity"] = (
+                    capacity_start + (capacity_end - capacity_start) * step / n_steps
+                )
             with self._autocast():
                 loss = module.training_loss(
-                    *batch, kl_weight=weight, generator=self._noise
+                    *batch, **objective, generator=self._noise
                 ).sum(dtype=torch.float32)
             optimizer.zero_grad(set_to_none=True)
             (loss / idx.shape[0]).backward()
@@ -269,8 +281,9 @@ class StoppingRule:
     An epoch improves when its score beats the best so far by at least
     ``tol``; training should stop once more than ``patience`` epochs in a
     row have not improved. Epochs reported with ``counts=False`` (a KL
-    warm-up) never add to the count. ``best`` and ``count`` carry the state
-    of an earlier fit (warm start).
+    warm-up or a capacity ramp, trained on an objective still changing)
+    are not recorded: never the best, never a step towards stopping.
+    ``best`` and ``count`` carry the state of an earlier fit (warm start).
     """
 
     def __init__(self, tol, patience, *, best=-math.inf, count=0):
@@ -282,10 +295,12 @@ class StoppingRule:
     def update(self, score, counts=True):
         """Record one epoch's score; True when it is the best so far (the
         weights to keep)."""
+        if not counts:
+            return False
         improved = score >= self.best + self.tol
         best = score > self.best
         self.best = max(self.best, score)
-        self.count = 0 if improved or not counts else self.count + 1
+        self.count = 0 if improved else self.count + 1
         return best
 
     @property
@@ -314,6 +329,7 @@ def run_epochs(
     stopping,
     *,
     kl_weight,
+    capacity=None,
     first_epoch=0,
     warmup_epochs=0,
     validation_kl_weight=1.0,
@@ -330,8 +346,10 @@ def run_epochs(
     ``stopping``, and stops when it says so (never for a fixed-length
     schedule without validation). The KL weight of epoch ``e`` (counted
     over all fits, from ``first_epoch``) ramps from ``kl_weight(e)`` to
-    ``kl_weight(e + 1)``; epochs below ``warmup_epochs`` do not count
-    towards stopping.
+    ``kl_weight(e + 1)``, and so does the capacity objective's target KL
+    from ``capacity(e)`` when ``capacity`` is given (see
+    :meth:`Trainer.train_epoch`); epochs below ``warmup_epochs`` do not
+    count towards stopping.
 
     A non-finite epoch restores the weights of the last finite one and
     divides the step size by ten, at most ``max_retries`` times, then
@@ -358,7 +376,10 @@ def run_epochs(
             while outcome.epochs < schedule.max_epochs:
                 epoch_start = time.perf_counter()
                 epoch = first_epoch + outcome.epochs
-                loss = trainer.train_epoch(train, kl_weight(epoch), kl_weight(epoch + 1))
+                targets = (capacity(epoch), capacity(epoch + 1)) if capacity else ()
+                loss = trainer.train_epoch(
+                    train, kl_weight(epoch), kl_weight(epoch + 1), *targets
+                )
                 if not math.isfinite(loss):
                     retries += 1
                     if retries > max_retries:
