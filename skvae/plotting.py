@@ -4,10 +4,10 @@
   row, decoded along a line of values of that component with the others
   kept (images as a grid, tables as lines per feature).
 
-matplotlib is an optional dependency (``pip install matplotlib``); it is
-imported when a plot is made. The functions draw on
-:class:`matplotlib.figure.Figure` objects, never through pyplot's global
-state, so they work without a display.
+matplotlib is an optional dependency (``pip install matplotlib``, or
+skvae's ``plot`` extra); it is imported when a plot is made. The
+functions draw on :class:`matplotlib.figure.Figure` objects, never
+through pyplot's global state, so they work without a display.
 """
 
 import math
