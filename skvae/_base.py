@@ -456,6 +456,23 @@ def resolve_hidden_layer_sizes(hidden_layer_sizes, n_features, n_samples=None):
     return [int(s) for s in sizes]
 
 
+def image_shape_values(image_shape, name="image_shape"):
+    """``image_shape`` as a tuple of ints, (height, width) or (channels,
+    height, width); ValueError (naming it ``name``) otherwise."""
+    values = np.asarray(image_shape)
+    if (
+        values.ndim != 1
+        or values.size not in (2, 3)
+        or not np.issubdtype(values.dtype, np.integer)
+        or np.any(values < 1)
+    ):
+        raise ValueError(
+            f"{name} must be (height, width) or (channels, height, width) "
+            f"of positive ints, got {image_shape!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
 def resolve_conv_layers(network, n_features, image_shape, conv_channels, hidden_layer_sizes):
     """The config entries of a convolutional network (none for "dense").
 
@@ -477,22 +494,11 @@ def resolve_conv_layers(network, n_features, image_shape, conv_channels, hidden_
             )
         shape = [1, side, side]
     else:
-        values = np.asarray(image_shape)
-        if (
-            values.ndim != 1
-            or values.size not in (2, 3)
-            or not np.issubdtype(values.dtype, np.integer)
-            or np.any(values < 1)
-        ):
-            raise ValueError(
-                "image_shape must be (height, width) or (channels, height, width) "
-                f"of positive ints, got {image_shape!r}."
-            )
-        shape = [int(v) for v in values]
-        shape = [1, *shape] if len(shape) == 2 else shape
+        values = image_shape_values(image_shape)
+        shape = [1, *values] if len(values) == 2 else list(values)
         if math.prod(shape) != n_features:
             raise ValueError(
-                f"image_shape={tuple(int(v) for v in values)} holds {math.prod(shape)} "
+                f"image_shape={values} holds {math.prod(shape)} "
                 f"values per image, but X has {n_features} features; their product "
                 "must equal the number of features."
             )

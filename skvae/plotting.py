@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._base import image_shape_values
+
 # Values of a component drawn by default: the standard normal prior's
 # central 99% or so, in 7 steps.
 _DEFAULT_VALUES = np.linspace(-2.5, 2.5, 7)
@@ -136,18 +138,7 @@ def _check_values(values):
 
 def _check_image_shape(shape, n_features, source):
     """``shape`` as a tuple (height, width) or (channels, height, width)."""
-    values = np.asarray(shape)
-    if (
-        values.ndim != 1
-        or values.size not in (2, 3)
-        or not np.issubdtype(values.dtype, np.integer)
-        or np.any(values < 1)
-    ):
-        raise ValueError(
-            f"{source} must be (height, width) or (channels, height, width) of positive "
-            f"ints, got {shape!r}."
-        )
-    shape = tuple(int(v) for v in values)
+    shape = image_shape_values(shape, source)
     if len(shape) == 3 and shape[0] not in (1, 3):
         hint = (
             f" Rows are images flattened channels first, as torch stores them: did you "
