@@ -3,6 +3,7 @@ Burgess et al. (capacity, capacity_epochs) and beta-TCVAE's weight on the
 total correlation (tc_weight)."""
 
 import math
+import re
 import pickle
 
 import numpy as np
@@ -209,3 +210,14 @@ def test_grid_search_over_the_objectives_with_the_mig_scorer():
     assert len(search.cv_results_["params"]) == 4
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
     assert clone(search.best_estimator_).get_params()["max_iter"] == 3
+
+
+def test_verbose_lines_show_the_capacity_target(digits, capsys):
+    VAETransformer(
+        2, capacity=4.0, capacity_epochs=2, beta=20.0, max_iter=3, verbose=1, random_state=0
+    ).fit(digits)
+    lines = capsys.readouterr().out.strip().splitlines()[1:4]
+    targets = [re.search(r"target KL ([\d.]+) nats", line).group(1) for line in lines]
+    assert targets == ["2.00", "4.00", "4.00"]
+    fitted(digits, verbose=1)
+    assert "target KL" not in capsys.readouterr().out

@@ -417,6 +417,7 @@ def run_epochs(
                         phase, epoch + 1, first_epoch + schedule.max_epochs, loss, score,
                         now - epoch_start, now - started, outcome.epochs, schedule,
                         stopping if not run_all else None,
+                        targets[1] if targets else None,
                     ))
                 if stopping.should_stop and not run_all:
                     outcome.converged = True
@@ -438,12 +439,16 @@ def run_epochs(
 
 
 def _progress_line(
-    phase, epoch, last_epoch, loss, score, seconds, elapsed, done, schedule, stopping
+    phase, epoch, last_epoch, loss, score, seconds, elapsed, done, schedule, stopping,
+    capacity=None,
 ):
     """One line of progress: the epoch out of the most, the loss (and
-    validation score), the epoch's time, the time so far and an estimate
-    of what is left (at most, when early stopping may end sooner)."""
+    validation score), the capacity objective's target KL reached (when
+    there is one), the epoch's time, the time so far and an estimate of
+    what is left (at most, when early stopping may end sooner)."""
     line = f"{phase} {epoch}/{last_epoch}: loss {loss:.4f}"
+    if capacity is not None:
+        line += f", target KL {capacity:.2f} nats"
     if score is not None:
         line += f", validation score {score:.4f}"
     left = (schedule.max_epochs - done) * elapsed / done
