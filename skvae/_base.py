@@ -807,7 +807,8 @@ class BaseVAE(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, loss)
             if score is not None:
                 self.validation_scores_.append(score)
-                self.best_validation_score_ = max(self.best_validation_score_, score)
+                # The rule's best: epochs of a warm-up or ramp are not recorded.
+                self.best_validation_score_ = stopping.best
             self._no_improvement_count = stopping.count
 
         trainer, outcome = self._train_module(

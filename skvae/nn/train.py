@@ -348,8 +348,8 @@ def run_epochs(
     over all fits, from ``first_epoch``) ramps from ``kl_weight(e)`` to
     ``kl_weight(e + 1)``, and so does the capacity objective's target KL
     from ``capacity(e)`` when ``capacity`` is given (see
-    :meth:`Trainer.train_epoch`); epochs below ``warmup_epochs`` do not
-    count towards stopping.
+    :meth:`Trainer.train_epoch`); epochs below ``warmup_epochs`` are not
+    recorded by ``stopping`` (neither kept as the best nor counted).
 
     A non-finite epoch restores the weights of the last finite one and
     divides the step size by ten, at most ``max_retries`` times, then
