@@ -71,17 +71,21 @@ QUICK_GRIDS = {
 
 def cases(quick):
     """(name, n_components, X_search, F_search, X_test, F_test, n_validation,
-    base VAE parameters, factor names)."""
+    base VAE parameters)."""
     n_shapes, n_table = (2000, 1500) if quick else (8000, 4000)
     X, F = make_shapes(n_shapes + 2000, random_state=0)
     shapes = ("shapes (32 x 32)", 10, X[:n_shapes], F[:n_shapes], X[n_shapes:], F[n_shapes:],
-              n_shapes // 5, SHAPES_BASE, FACTOR_NAMES)
+              n_shapes // 5, SHAPES_BASE)
     T, S = make_mixed_sources(n_table + 1000, random_state=0)
     scaler = StandardScaler().fit(T[:n_table])
     T = scaler.transform(T)
     table = ("sources (12 columns)", 4, T[:n_table], S[:n_table], T[n_table:], S[n_table:],
-             n_table // 5, TABLE_BASE, [f"s{i}" for i in range(S.shape[1])])
+             n_table // 5, TABLE_BASE)
     return [shapes, table]
+
+
+HEADER = ["data", "model", "test MIG", "MIG / beta = 1", "per factor", "test MSE", "fit s",
+          "search s"]
 
 
 def per_factor(Z, F):
@@ -102,7 +106,7 @@ def report(label, model, seconds, search_seconds, X_test, F_test, extra=""):
     }
 
 
-def run_case(name, k, X, F, X_test, F_test, n_val, extra, factor_names, grids, overrides):
+def run_case(name, k, X, F, X_test, F_test, n_val, extra, grids, overrides):
     """Every model of one case; a list of report dicts."""
     results = []
     for label, model in (("PCA", PCA(k, random_state=0)),
@@ -139,7 +143,7 @@ def run_case(name, k, X, F, X_test, F_test, n_val, extra, factor_names, grids, o
     return results
 
 
-def table_rows(name, results, factor_names):
+def table_rows(name, results):
     beta_one = next(r for r in results if r["label"] == "VAE, beta = 1")["mig"]
     rows = []
     for r in results:
@@ -174,12 +178,10 @@ def main():
     rows, figure_note, sizes = [], "", []
     for case in cases(args.quick):
         sizes.append((case[2].shape[0], case[4].shape[0]))
-        name, factor_names = case[0], case[-1]
+        name = case[0]
         results = run_case(*case, grids, overrides)
-        rows += table_rows(name, results, factor_names)
-        print(markdown_table(["data", "model", "test MIG", "MIG / beta = 1", "per factor",
-                              "test MSE", "fit s", "search s"], rows[-len(results):]),
-              flush=True)
+        rows += table_rows(name, results)
+        print(markdown_table(HEADER, rows[-len(results):]), flush=True)
         if name.startswith("shapes"):
             path = HERE / ("disentanglement_traversal.png" if not why_not
                            else "disentanglement_traversal_trial.png")
@@ -207,8 +209,7 @@ def main():
         "(`skvae.metrics.mutual_information_gap`), per factor in the factors' order; "
         "MSE: test reconstruction; fit s: the model reported (a refit for \"best\"); "
         "search s: its whole search, refit included.\n\n"
-        + markdown_table(["data", "model", "test MIG", "MIG / beta = 1", "per factor",
-                          "test MSE", "fit s", "search s"], rows)
+        + markdown_table(HEADER, rows)
         + "\n\n" + figure_note
     )
     publish("Disentanglement (issue 17)", body, why_not)

@@ -17,8 +17,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import skops_round_trip
 from skvae import VAETransformer
+from skvae._base import build_module
 from skvae.metrics import make_mig_scorer, total_correlation
-from skvae.nn.model import VAE
 from skvae.nn.posteriors import DiagonalGaussian
 
 SETTINGS = [
@@ -69,8 +69,7 @@ def test_total_correlation_terms_see_dependence():
 
 def _module(X, **params):
     vae = fitted(X, **params)
-    module = VAE.from_config(vae._config)
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in vae._params.items()})
+    module = build_module(vae._config, params=vae._params)
     return module, torch.from_numpy(vae._training_arrays(X)[0][:32])
 
 
