@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Set up and run skvae's demo or tests with nothing but python3.
+"""Set up and run skvae's demo, tests or documentation with nothing but python3.
 
     python3 dev.py demo     # VAETransformer against PCA on MNIST-5k; writes a figure
     python3 dev.py test     # the whole test suite
     python3 dev.py bench NAME   # run benchmarks/bench_NAME.py
+    python3 dev.py docs     # the HTML documentation, gallery run, in docs/_build/html
+    python3 dev.py docs --no-gallery   # the same without running the gallery's examples
 
 The first run creates ``.venv`` beside this file, installs the CPU build of
 torch, then skvae with its development extras; later runs reuse it (and
@@ -13,6 +15,12 @@ requirement (default ``torch==2.13.0``).
 ``bench synthesis`` runs in an environment of its own, ``.venv-synthesis``,
 made the same way with the ``synthesis`` extras instead (ctgan, sdmetrics:
 they need pandas < 3, while ``.venv`` keeps the newest pandas).
+
+``docs`` builds in ``.venv-docs`` with the ``docs`` extras (Sphinx, its
+theme and extensions, and what the gallery's examples import), as
+``sphinx-build -W --keep-going -b html docs docs/_build/html``: a warning
+fails the build. Further arguments go to sphinx-build (e.g. ``-E`` to
+reread every source).
 """
 
 import hashlib
@@ -26,6 +34,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 # Benchmarks whose peers cannot share .venv: name -> (environment, extras).
 BENCH_ENVIRONMENTS = {"synthesis": (ROOT / ".venv-synthesis", "synthesis")}
+DOCS_ENVIRONMENT = (ROOT / ".venv-docs", "docs")
 
 
 def run(*args, **kwargs):
@@ -61,10 +70,18 @@ def main(argv):
         "demo": [ROOT / "benchmarks" / "demo.py"],
         "test": ["-m", "pytest", "-q"],
     }
-    if not argv or (argv[0] not in commands and argv[0] != "bench"):
+    if not argv or (argv[0] not in commands and argv[0] not in ("bench", "docs")):
         print(__doc__)
         return 2
-    if argv[0] == "bench":
+    if argv[0] == "docs":
+        python = ensure_environment(*DOCS_ENVIRONMENT)
+        options = [a for a in argv[1:] if a != "--no-gallery"]
+        if "--no-gallery" in argv[1:]:
+            # sphinx-gallery then writes the pages without running the scripts
+            options = ["-D", "plot_gallery=0", *options]
+        args = ["-m", "sphinx", "-W", "--keep-going", "-b", "html", *options,
+                ROOT / "docs", ROOT / "docs" / "_build" / "html"]
+    elif argv[0] == "bench":
         if len(argv) < 2:
             print("usage: python3 dev.py bench NAME [args...]")
             return 2

@@ -287,7 +287,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     Attributes
     ----------
-    categorical_features_ : ndarray of shape (n_features_in_,), dtype=bool
+    categorical_features_ : ndarray of shape (``n_features_in_``,), dtype=bool
         Which input features were modelled as categorical.
     categories_ : list of ndarray
         The levels of each categorical feature, in the order of
@@ -311,7 +311,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
         As for :class:`~skvae.VAETransformer`.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string column names.
 
     See Also

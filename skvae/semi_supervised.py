@@ -185,7 +185,7 @@ class VAEClassifier(
         Number of epochs trained.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -399,7 +399,7 @@ class VAEClassifier(
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, ``n_features_in_``)
         y : ndarray of shape (n_samples,)
             The class of each generated row.
         """

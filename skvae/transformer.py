@@ -285,7 +285,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     likelihood_ : str
         The likelihood used (``"auto"`` resolved; ``"mixed"`` for a table
         with categorical columns).
-    categorical_features_ : ndarray of bool of shape (n_features_in_,) or None
+    categorical_features_ : ndarray of bool of shape (``n_features_in_``,) or None
         Which columns are categorical; None when none is.
     categories_ : list of ndarray
         The levels of each categorical column seen in the first fit, in
@@ -312,7 +312,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Number of epochs trained.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string column names.
 
     See Also
@@ -499,7 +499,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             For a table with categorical columns, its own columns: a
             DataFrame with the column names and dtypes of ``fit`` when
             fitted on one (the most probable level of each categorical
@@ -533,7 +533,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
 
         Returns
         -------
-        X : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X : ndarray or DataFrame of shape (n_samples, ``n_features_in_``)
             As ``inverse_transform`` returns: a DataFrame like the one of
             ``fit`` for a table with categorical columns.
         """
