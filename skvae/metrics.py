@@ -113,14 +113,31 @@ def make_mig_scorer(*, n_bins=20):
     are known: pass them as ``y`` to ``fit``; the transformer ignores
     them, the scorer reads them on each validation split.
 
+    Parameters
+    ----------
+    n_bins : int, default=20
+        Bins of each latent component (and of a continuous factor), as in
+        :func:`mutual_information_gap`.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)``, higher is better.
+
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.model_selection import GridSearchCV
     >>> from skvae import VAETransformer
     >>> from skvae.metrics import make_mig_scorer
+    >>> factors = np.random.default_rng(0).uniform(-1, 1, size=(60, 2))
+    >>> X = np.column_stack([factors, factors.prod(axis=1)])
     >>> search = GridSearchCV(
-    ...     VAETransformer(2), {"beta": [1.0, 4.0]}, scoring=make_mig_scorer()
-    ... )  # then search.fit(X, factors)
+    ...     VAETransformer(2, max_iter=2, random_state=0),
+    ...     {"beta": [1.0, 4.0]}, scoring=make_mig_scorer(), cv=2,
+    ... ).fit(X, factors)
+    >>> sorted(search.best_params_)
+    ['beta']
     """
 
     def mig_scorer(estimator, X, y):
