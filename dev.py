@@ -18,9 +18,10 @@ they need pandas < 3, while ``.venv`` keeps the newest pandas).
 
 ``docs`` builds in ``.venv-docs`` with the ``docs`` extras (Sphinx, its
 theme and extensions, and what the gallery's examples import), as
-``sphinx-build -W --keep-going -b html docs docs/_build/html``: a warning
-fails the build. Further arguments go to sphinx-build (e.g. ``-E`` to
-reread every source).
+``sphinx-build -E -W --keep-going -b html docs docs/_build/html``: every
+page is reread and a warning fails the build; examples whose script has
+not changed since the last run are not run again. Further arguments go to
+sphinx-build.
 """
 
 import hashlib
@@ -79,7 +80,10 @@ def main(argv):
         if "--no-gallery" in argv[1:]:
             # sphinx-gallery then writes the pages without running the scripts
             options = ["-D", "plot_gallery=0", *options]
-        args = ["-m", "sphinx", "-W", "--keep-going", "-b", "html", *options,
+        # -E: reread every page, so each build reports every warning (an
+        # incremental one stays silent about pages it does not reread);
+        # sphinx-gallery still reruns only the examples that changed.
+        args = ["-m", "sphinx", "-E", "-W", "--keep-going", "-b", "html", *options,
                 ROOT / "docs", ROOT / "docs" / "_build" / "html"]
     elif argv[0] == "bench":
         if len(argv) < 2:

@@ -1,7 +1,7 @@
 """Sphinx configuration of skvae's documentation.
 
 Build it with ``python3 dev.py docs`` from the repository root (that sets up
-``.venv-docs`` and runs ``sphinx-build -W --keep-going -b html docs
+``.venv-docs`` and runs ``sphinx-build -E -W --keep-going -b html docs
 docs/_build/html``); ``python3 dev.py docs --no-gallery`` writes the gallery's
 pages without running its examples.
 """
