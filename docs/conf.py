@@ -65,7 +65,6 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("skvae",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"skvae": None},
     "remove_config_comments": True,
     "download_all_examples": False,
     "show_memory": False,
