@@ -73,6 +73,10 @@ if FAST:
 vae_search = GridSearchCV(
     vae, {"beta": betas, "n_components": n_components}, cv=cv, n_jobs=2
 )
+# sphinx_gallery_start_ignore
+if FAST:
+    vae_search.set_params(n_jobs=1)  # starting worker processes would take longer
+# sphinx_gallery_end_ignore
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     vae_search.fit(X_train)

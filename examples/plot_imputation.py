@@ -91,6 +91,10 @@ for name, imputer in imputers.items():
 # Ten draws per hole from each:
 
 n_draws = 10
+# sphinx_gallery_start_ignore
+if FAST:
+    n_draws = 3
+# sphinx_gallery_end_ignore
 vae = imputers["VAEImputer"].set_params(sample_posterior=True)
 vae_draws = np.stack(
     [vae.set_params(random_state=seed).transform(X_missing) for seed in range(n_draws)]

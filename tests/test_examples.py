@@ -4,7 +4,9 @@ The scripts are found by name (``examples/plot_*.py``), so a new example is
 tested as soon as it exists. Each runs in its own interpreter, as a user
 would run it, from an empty directory (nothing it needs may come from the
 working directory), with ``SKVAE_EXAMPLES_FAST=1`` (fewer rows and epochs,
-every code path) and matplotlib's non-interactive backend.
+every code path), matplotlib's non-interactive backend and one thread for
+torch and BLAS: a fast run's steps are too small to gain from a second
+thread, which on a busy machine mostly waits for a core.
 """
 
 import ast
@@ -46,7 +48,7 @@ def test_script_has_a_title(script):
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.stem)
 def test_script_runs(script, tmp_path):
-    env = {**os.environ, "SKVAE_EXAMPLES_FAST": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "SKVAE_EXAMPLES_FAST": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     try:
         result = subprocess.run(
             [sys.executable, str(script)],
