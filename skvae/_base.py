@@ -80,6 +80,19 @@ def check_n_samples(n_samples):
     return int(n_samples)
 
 
+def shared_tensor(array, device):
+    """``array`` as a tensor on ``device``, sharing its memory on the CPU
+    (no copy). Training only reads these tensors (batches are gathered
+    into new ones), so a read-only array, such as a slice of a memmap
+    opened with ``mode="r"`` given to ``partial_fit``, is used as it is,
+    without torch's warning that writing to it would be undefined."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable", category=UserWarning
+        )
+        return torch.from_numpy(array).to(device)
+
+
 def draw_seed(random_state):
     """A 31-bit seed from ``random_state`` that leaves numpy's global state
     alone when ``random_state`` is None."""
@@ -753,7 +766,7 @@ class BaseVAE(BaseEstimator):
             trainer.reset_learning_rate(schedule.learning_rate)
         if stopping is None:
             stopping = StoppingRule(self.tol, self.n_iter_no_change)
-        to_tensor = lambda arrays: tuple(torch.from_numpy(a).to(device) for a in arrays)  # noqa: E731
+        to_tensor = lambda arrays: tuple(shared_tensor(a, device) for a in arrays)  # noqa: E731
         outcome = run_epochs(
             trainer,
             to_tensor(train),

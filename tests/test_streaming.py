@@ -1,7 +1,9 @@
 """Out-of-core fitting: partial_fit on chunks and fit_streaming from a memmap."""
 
 import os
+import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -186,3 +188,44 @@ def test_bad_input():
         fit_streaming(Recorder(), np.zeros((0, 3)))
     with pytest.raises(InvalidParameterError, match="chunk_rows"):
         fit_streaming(Recorder(), np.zeros((4, 2)), chunk_rows=0)
+
+
+def sorted_digits():
+    """Digits in [0, 1] as float32, the rows sorted by class (as data stored
+    by label come)."""
+    X, y = load_digits(return_X_y=True)
+    return (X[np.argsort(y, kind="stable")] / 16).astype(np.float32)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_fit_streaming_warns_of_ordered_chunks_only_without_shuffle(shuffle):
+    # Shuffled chunks are random blocks of rows; partial_fit's order check
+    # assumes independent rows and fired on them (rows sorted by class), with
+    # advice to use fit_streaming. Without shuffling, the chunks do come in
+    # order, and the warning stands.
+    model = VAETransformer(**{**PARAMS, "hidden_layer_sizes": (16,), "n_components": 2})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_streaming(model, sorted_digits(), chunk_rows=300, shuffle=shuffle, random_state=0)
+    ordered = [w for w in caught if "come in order" in str(w.message)]
+    assert len(ordered) == (0 if shuffle else 1)
+
+
+def test_partial_fit_reads_a_read_only_memmap_without_warning(tmp_path):
+    # A slice of np.load(..., mmap_mode="r") is read-only; torch warns (once
+    # per process, hence a fresh interpreter) when it wraps one in a tensor.
+    # Training only reads it.
+    path = tmp_path / "X.npy"
+    np.save(path, sorted_digits()[::5])
+    code = (
+        "import numpy as np; from skvae import VAETransformer\n"
+        f"X = np.load({str(path)!r}, mmap_mode='r')\n"
+        "assert not X[:200].flags.writeable\n"
+        "VAETransformer(2, hidden_layer_sizes=(8,), likelihood='bernoulli', max_iter=1,"
+        " random_state=0).partial_fit(X[:200])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", code],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
