@@ -2,8 +2,9 @@
 quiet machine and beside one busy process, in the same run.
 
 skvae trains small networks on one thread (``skvae._base.training_threads``:
-at most 2**26 multiply-adds per step in the matrix products) and leaves
-larger ones to torch's setting. This benchmark is the measurement behind
+at most 2**26 multiply-adds per step in the matrix products and
+convolutions, dense and convolutional networks alike) and leaves larger
+ones to torch's setting. This benchmark is the measurement behind
 that rule. Each fit runs in a fresh process with
 ``torch.set_num_threads(n)`` and the threshold lifted, so that it really
 runs on ``n`` threads; "busy" runs the same fit while another process
@@ -12,6 +13,7 @@ would). Median of 3 alternating repeats; seconds per epoch.
 
     python3 dev.py bench threads             # writes RESULTS.md
     python3 dev.py bench threads --quick     # one repeat, prints only
+    python3 dev.py bench threads --cases conv_digits   # some fits, prints only
 """
 
 import argparse
@@ -30,6 +32,8 @@ CASES = {
     "VAEImputer, breast_cancer (50% missing; default network, 20 draws, batch 64)": "imputer",
     "VAETransformer(5), digits (256-128 units, batch 64)": "digits",
     "VAETransformer(10), MNIST-5k (784-512-256, batch 64)": "mnist",
+    'VAETransformer(10, network="conv"), digits 8 x 8 (batch 64)': "conv_digits",
+    'VAETransformer(20, network="conv"), MNIST-5k 28 x 28 (batch 64)': "conv_mnist",
 }
 
 CHILD = r"""
@@ -51,10 +55,17 @@ elif case == "digits":
     from _common import load_digits_unit
     X = load_digits_unit()[0]
     est = VAETransformer(5, max_iter=epochs, early_stopping=False, random_state=0)
+elif case == "conv_digits":
+    from _common import load_digits_unit
+    X = load_digits_unit()[0]
+    est = VAETransformer(10, network="conv", image_shape=(8, 8), max_iter=epochs,
+                         early_stopping=False, random_state=0)
 else:
     from _common import load_mnist
     X = load_mnist()[0][:3750]
-    est = VAETransformer(10, max_iter=epochs, early_stopping=False, random_state=0)
+    conv = dict(network="conv", image_shape=(28, 28)) if case == "conv_mnist" else {{}}
+    est = VAETransformer(20 if conv else 10, max_iter=epochs, early_stopping=False,
+                         random_state=0, **conv)
 est.set_params(max_iter=1).fit(X)  # warm-up: imports, allocator
 est.set_params(max_iter=epochs)
 start = time.perf_counter()
@@ -63,7 +74,7 @@ print(json.dumps((time.perf_counter() - start) / epochs))
 """
 
 BUSY = "import numpy as np\na = np.random.rand(400, 400)\nwhile True:\n    a = np.sqrt(a + 1.0)\n"
-EPOCHS = {"imputer": 40, "digits": 20, "mnist": 3}
+EPOCHS = {"imputer": 40, "digits": 20, "mnist": 3, "conv_digits": 10, "conv_mnist": 2}
 
 
 def time_fit(case, threads, busy):
@@ -89,19 +100,22 @@ def time_fit(case, threads, busy):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cases", nargs="+", choices=sorted(EPOCHS),
+                        help="only these fits (prints only)")
     args = parser.parse_args()
+    cases = {label: case for label, case in CASES.items() if case in (args.cases or EPOCHS)}
     repeats = 1 if args.quick else 3
     settings = [(1, False), (2, False), (1, True), (2, True)]
-    seconds = {(c, t, b): [] for c in CASES.values() for t, b in settings}
+    seconds = {(c, t, b): [] for c in cases.values() for t, b in settings}
     for _ in range(repeats):
-        for case in CASES.values():
+        for case in cases.values():
             for threads, busy in settings:
                 s = time_fit(case, threads, busy)
                 seconds[case, threads, busy].append(s)
                 print(case, f"threads={threads}", "busy" if busy else "quiet", f"{s:.3f} s/epoch", flush=True)
     med = {key: statistics.median(v) for key, v in seconds.items()}
     rows = []
-    for label, case in CASES.items():
+    for label, case in cases.items():
         q1, q2, b1, b2 = (med[case, t, b] for t, b in settings)
         rows.append([label, f"{q1:.3f}", f"{q2:.3f}", f"**{q2 / q1:.2f}x**",
                      f"{b1:.3f}", f"{b2:.3f}", f"**{b2 / b1:.1f}x**"])
@@ -116,7 +130,7 @@ def main():
         "another process keeps one of the 2 cores busy meanwhile. A ratio above 1 means "
         "two threads are slower than one.\n\n" + table
     )
-    if args.quick:
+    if args.quick or args.cases:
         print(body)
     else:
         write_section("Threads: one or two for training", body)

@@ -183,8 +183,9 @@ def shared_docstring(cls):
     cls.__doc__ = re.sub(r"^( *)%\(training_precision\)s$", entry, cls.__doc__, flags=re.M)
     return cls
 
-# Most multiply-adds in one training step's matrix products (rows x draws x
-# weights) for which training runs on one CPU thread. Steps this small gain
+# Most multiply-adds in one training step's matrix products and
+# convolutions (rows x draws x multiply_adds_per_row) for which training
+# runs on one CPU thread, dense or convolutional networks alike. Steps this small gain
 # little from a second thread on a quiet machine (0.79-0.91x the time of
 # one), and on a busy one (another process, a parallel search) each
 # operation waits for the descheduled thread (3.2-4.9x the time of one
@@ -198,10 +199,29 @@ def training_threads(module, rows_per_step, device):
     CPU, None (torch's setting) otherwise."""
     if device.type != "cpu":
         return None
-    if any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in module.modules()):
-        return None  # a convolution's work is not its weights: leave it as set
-    n_weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
-    return 1 if rows_per_step * n_weights <= _SINGLE_THREAD_MAX_WORK else None
+    work = multiply_adds_per_row(module)
+    if work is None:
+        return None  # a convolution of unknown geometry: leave it as set
+    return 1 if rows_per_step * work <= _SINGLE_THREAD_MAX_WORK else None
+
+
+def multiply_adds_per_row(module):
+    """Multiply-adds of one row's pass through ``module``'s matrix products
+    and convolutions: a weight matrix's size for a fully connected layer,
+    and for the convolutional networks their own count (``multiply_adds``:
+    a kernel costs its size at every position it is applied at). None when
+    the module holds a convolution outside such a network."""
+    if hasattr(module, "multiply_adds"):
+        return module.multiply_adds
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        return None
+    total = sum(p.numel() for p in module.parameters(recurse=False) if p.dim() >= 2)
+    for child in module.children():
+        work = multiply_adds_per_row(child)
+        if work is None:
+            return None
+        total += work
+    return total
 
 
 def build_module(config, seed=None, params=None, device="cpu", dtype=torch.float32):

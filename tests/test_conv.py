@@ -254,3 +254,61 @@ _EXPECTED_FAILED = {
 )
 def test_sklearn_checks_with_conv(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------- training threads
+
+
+def counted_multiply_adds(network, x):
+    """Multiply-adds per row of one forward pass, counted from the shapes
+    each layer really sees (forward hooks): a convolution does C_in x 9 of
+    them per output value, a transposed one C_out x 9 per input value, a
+    fully connected layer in x out."""
+    counts = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            counts.append(output[0].numel() * module.in_channels * 9)
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            counts.append(inputs[0][0].numel() * module.out_channels * 9)
+        elif isinstance(module, torch.nn.Linear):
+            counts.append(module.in_features * module.out_features)
+
+    handles = [m.register_forward_hook(hook) for m in network.modules()]
+    try:
+        network(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sum(counts)
+
+
+@pytest.mark.parametrize(
+    "image_shape, channels", [((8, 8), (16,)), ((28, 28), (16, 32)), ((3, 9, 7), (4, 8))]
+)
+def test_multiply_adds_count_each_kernel_at_each_position(image_shape, channels):
+    from skvae.nn.networks import ConvDecoder, ConvEncoder
+
+    n_pixels = int(np.prod(image_shape))
+    encoder = ConvEncoder(image_shape, 5, channels, (32,), "relu")
+    decoder = ConvDecoder(5, image_shape, n_pixels, channels, (32,), "relu")
+    assert encoder.multiply_adds == counted_multiply_adds(encoder, torch.zeros(1, n_pixels))
+    assert decoder.multiply_adds == counted_multiply_adds(decoder, torch.zeros(1, 5))
+
+
+def test_small_conv_networks_train_on_one_thread():
+    # bench threads: a small conv network, like a small dense one, loses
+    # little on one thread on a quiet machine (digits 8x8: 2 threads take
+    # 0.82x the time) and gains much on a busy one (3.5x); MNIST's conv
+    # network, like its dense one, keeps torch's setting.
+    from skvae._base import build_module, training_threads
+
+    cpu = torch.device("cpu")
+    threads = {}
+    for shape, k in [((8, 8), 10), ((28, 28), 20)]:
+        X = smooth_images(40, (1, *shape))
+        model = fitted(X, image_shape=shape, n_components=k, conv_channels=None,
+                       hidden_layer_sizes=None, max_iter=1)
+        module = build_module(model._config, seed=0)
+        threads[shape] = training_threads(module, model.batch_size, cpu)
+    assert threads == {(8, 8): 1, (28, 28): None}

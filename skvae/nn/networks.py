@@ -119,6 +119,18 @@ def _as_chw(image_shape):
 _MAX_CHUNK_ACTIVATIONS = 2**24
 
 
+def _multiply_adds(network):
+    """Multiply-adds per row of a convolutional network's forward pass: each
+    convolution's kernel times the positions it is applied at
+    (``network._conv_positions``, in the order of ``network.conv``), plus
+    the weights of its fully connected layers."""
+    convs = [m for m in network.conv if isinstance(m, nn.modules.conv._ConvNd)]
+    dense = [m for m in network.modules() if isinstance(m, nn.Linear)]
+    return sum(c.weight.numel() * n for c, n in zip(convs, network._conv_positions)) + sum(
+        layer.weight.numel() for layer in dense
+    )
+
+
 class ConvEncoder(nn.Module):
     """Convolutional encoder ``x -> (mean, log_var)`` for flattened images.
 
@@ -150,10 +162,18 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), ACTIVATIONS[activation]()]
             c_in = c_out
         self.conv = nn.Sequential(*layers)
-        h, w = conv_geometry(self.image_shape, len(channels))[-1]
+        geometry = conv_geometry(self.image_shape, len(channels))
+        # Output positions of each convolution, for multiply_adds.
+        self._conv_positions = [a * b for a, b in geometry[1:]]
+        h, w = geometry[-1]
         sizes = [c_in * h * w, *hidden_layer_sizes]
         self.body = _mlp(sizes, activation, final_activation=True)
         self.head = nn.Linear(sizes[-1], 2 * n_components)
+
+    @property
+    def multiply_adds(self):
+        """Multiply-adds of one row's forward pass, convolutions included."""
+        return _multiply_adds(self)
 
     def forward(self, x):
         lead = x.shape[:-1]
@@ -210,10 +230,14 @@ class ConvDecoder(nn.Module):
         # Without convolutions the dense layers produce the outputs directly.
         self.body = _mlp(dense, activation, final_activation=bool(channels))
         layers = []
+        # Input positions of each transposed convolution (each multiplies
+        # its whole kernel), for multiply_adds.
+        self._conv_positions = []
         targets = [out_channels, *channels[:-1]]
         for i in reversed(range(len(channels))):
             (h_out, w_out), (h_in, w_in) = sizes[i], sizes[i + 1]
             padding = (h_out - (2 * h_in - 1), w_out - (2 * w_in - 1))
+            self._conv_positions.append(h_in * w_in)
             layers.append(
                 nn.ConvTranspose2d(
                     channels[i], targets[i], 3, stride=2, padding=1, output_padding=padding
@@ -224,6 +248,11 @@ class ConvDecoder(nn.Module):
         self.conv = nn.Sequential(*layers)
         widest = max([c * a * b for c, (a, b) in zip(channels, sizes[1:])] + [n_outputs])
         self.chunk_size = max(1, _MAX_CHUNK_ACTIVATIONS // widest)
+
+    @property
+    def multiply_adds(self):
+        """Multiply-adds of one row's forward pass, convolutions included."""
+        return _multiply_adds(self)
 
     def _decode(self, z):
         return self.conv(self.body(z).reshape(-1, *self.start_shape)).flatten(1)
