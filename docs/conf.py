@@ -71,6 +71,9 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     # Every example must run: one that raises fails the build.
     "only_warn_on_example_error": False,
+    # Show a cell's last value only when it renders as HTML (a DataFrame),
+    # not the Text that a closing fig.suptitle(...) returns.
+    "capture_repr": ("_repr_html_",),
 }
 
 # -- HTML -----------------------------------------------------------------------
