@@ -185,11 +185,13 @@ def shared_docstring(cls):
 
 # Most multiply-adds in one training step's matrix products and
 # convolutions (rows x draws x multiply_adds_per_row) for which training
-# runs on one CPU thread, dense or convolutional networks alike. Steps this small gain
-# little from a second thread on a quiet machine (0.79-0.91x the time of
-# one), and on a busy one (another process, a parallel search) each
-# operation waits for the descheduled thread (3.2-4.9x the time of one
-# beside a single busy process; python3 dev.py bench threads).
+# runs on one CPU thread, dense or convolutional networks alike. Steps this
+# small gain nothing from a second thread on a quiet machine (0.93-1.01x
+# the time of one for the imputer and digits' dense and conv networks),
+# and on a busy one (another process, a parallel search) each operation
+# waits for the descheduled thread (4.1-5.3x the time of one beside a
+# single busy process; MNIST's networks, above the line, 0.82-0.85x quiet
+# and 2.5-2.7x busy; python3 dev.py bench threads).
 _SINGLE_THREAD_MAX_WORK = 2**26
 
 
