@@ -2,6 +2,7 @@
 ``partial_fit`` in constant memory."""
 
 import mmap
+import re
 import warnings
 from numbers import Integral
 
@@ -9,13 +10,14 @@ import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from ._base import draw_seed
+from .transformer import ORDERED_BATCHES_WORDS
 
 # Each chunk is assembled from this many contiguous blocks taken from random
 # places in X: random enough for SGD, and reads of whole blocks stay fast on
 # disk (2 MB per block for 20,000 rows of 784 float32).
 _BLOCKS_PER_CHUNK = 32
 # partial_fit's warning about batches that come in order (VAETransformer).
-_ORDER_WARNING = ".*the batches seem to come in order"
+_ORDER_WARNING = ".*" + re.escape(ORDERED_BATCHES_WORDS)
 
 
 @validate_params(

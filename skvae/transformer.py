@@ -59,6 +59,9 @@ _KL_ROWS = 2048
 # shuffled, 40-1,800 sorted by class or time).
 _MIN_ORDER_CHECK_ROWS = 10
 _ORDERED_BATCHES = 20.0
+# The words of that warning that skvae.fit_streaming, whose shuffled chunks
+# are random blocks of rows rather than ordered batches, filters out.
+ORDERED_BATCHES_WORDS = "the batches seem to come in order"
 
 
 @shared_docstring
@@ -900,8 +903,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             warnings.warn(
                 "This partial_fit batch's feature means lie far from those of the "
                 f"rows seen before (mean squared distance {distance:.0f} standard "
-                "errors, about 1 for batches drawn at random): the batches seem to "
-                "come in order (sorted by time or class). The feature scaling "
+                f"errors, about 1 for batches drawn at random): {ORDERED_BATCHES_WORDS} "
+                "(sorted by time or class). The feature scaling "
                 "follows every row seen, but gradient training learns slowly from "
                 "ordered batches and forgets the earlier ones: shuffle the rows "
                 "across batches (skvae.fit_streaming does).",
