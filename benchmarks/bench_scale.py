@@ -197,6 +197,10 @@ def quality_part(quick):
                 )
                 # The default widths depend on the rows of the first call: fix them.
                 params["hidden_layer_sizes"] = (512, 256) if name == "MNIST-5k" else (128, 64)
+                # learning_rate="auto" follows the steps of an epoch, which a
+                # partial_fit call on a chunk does not know: one step size
+                # for the three methods.
+                params["learning_rate"] = 1e-3
                 models = {"fit": VAETransformer(**params).fit(X_tr)}
                 pf = VAETransformer(**params)
                 for _ in range(epochs):

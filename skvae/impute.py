@@ -307,8 +307,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Per epoch, minus the squared error of imputing the held-out entries,
         summed per validation row (standardised units; Brier score for
         categories). None without early stopping.
-    best_validation_score_, best_loss_, n_iter_
-        As for :class:`~skvae.VAETransformer`.
+    best_validation_score_, best_loss_, n_iter_, learning_rate_
+        As for :class:`~skvae.VAETransformer` (``learning_rate_``: "auto"
+        resolved as described above).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)

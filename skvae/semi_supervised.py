@@ -123,8 +123,9 @@ class VAEClassifier(
     batch_size : int, default=64
         Rows per Adam step.
 
-    learning_rate : float, default=1e-3
-        Adam's step size.
+    learning_rate : float or "auto", default=1e-3
+        Adam's step size; "auto" as in :class:`~skvae.VAETransformer`
+        (larger steps when an epoch takes fewer than 50).
 
     max_iter : int, default=200
         Maximum number of epochs. An epoch passes once over the unlabeled
@@ -183,6 +184,9 @@ class VAEClassifier(
         Lowest training loss.
     n_iter_ : int
         Number of epochs trained.
+    learning_rate_ : float
+        The step size of the last fit (``learning_rate`` with "auto"
+        resolved).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
