@@ -52,10 +52,10 @@ print(f"{X_train.shape[0]} rows to search on, {X_test.shape[0]} test rows, "
 # ``n_jobs=2`` runs two fits at a time: a VAE this small trains on one
 # CPU thread, so each fit takes a core of its own.
 #
-# At its default ``max_iter=200`` epochs, most of these fits are still
-# gaining a little on their validation rows when they stop, and each says
-# so with a ``ConvergenceWarning``; we silence the warning here to keep
-# the output short. The chosen model's epoch count is printed below.
+# Most of these fits stop early, once their validation rows stop
+# improving; one that reaches the default ``max_iter=200`` epochs first
+# says so with a ``ConvergenceWarning``, which we silence here to keep the
+# output short. The chosen model's epoch count is printed below.
 
 n_components = [2, 5, 10]
 betas = [0.5, 1.0, 2.0]

@@ -53,8 +53,8 @@ print(f"{len(X_train)} training and {len(X_test)} test rows of {X.shape[1]} feat
 # The Gaussian posterior with the ELBO (the default), each flow, importance
 # weighting with 5 draws, and a flow with importance weighting, at 2 and
 # at 5 latent components; PCA with as many components is the linear
-# reference. Every VAE trains for the same 200 epochs at most (here they
-# all use them, hence the warnings we silence) and has the same
+# reference. Every VAE trains for the same 200 epochs at most (one that
+# uses them all says so with a warning, which we silence) and has the same
 # ``random_state``. Scores are in nats per row, higher is better.
 
 settings = {
