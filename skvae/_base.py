@@ -128,6 +128,63 @@ def auto_learning_rate(n_train, batch_size):
     return AUTO_LEARNING_RATE * factor
 
 
+# batch_size="auto": AUTO_BATCH_SIZE rows per step, doubled (up to
+# _AUTO_BATCH_MAX) while an epoch keeps at least _AUTO_BATCH_MIN_STEPS steps
+# and a step stays small enough for one thread (_SINGLE_THREAD_MAX_WORK
+# multiply-adds, rows x draws x multiply_adds_per_row). A step of a small
+# network costs about the same whatever its rows up to there (a few
+# milliseconds of per-operation overhead), so an epoch of larger batches
+# costs proportionally less; with learning_rate="auto" the steps grow with
+# the batch. Ad hoc runs, VAETransformer defaults, random_state=0, against
+# batches of 64: ISLR Wage (2,250 rows, 10% held out) in batches of 256,
+# 3.6 s instead of 9.8 s for a held-out score of -15.506 instead of -15.494
+# nats; the swiss roll in batches of 256, 1.7 s instead of 3.1 s, -9.831
+# against -9.829; digits in batches of 128, test MSE 0.0352 / 0.0204 /
+# 0.0133 against 0.0368 / 0.0204 / 0.0132 (k = 2, 5, 10) in 0.6-0.7x the
+# time. Fewer steps per epoch cost accuracy: breast_cancer (345 rows) in
+# batches of 128 (3 steps) scored 1.4-2.0 nats worse, CPS1985 (360 rows)
+# 0.55 worse. MNIST's networks (about 1e6 multiply-adds per row) keep 64:
+# their steps are compute-bound, and larger ones would only mean fewer.
+AUTO_BATCH_SIZE = 64
+_AUTO_BATCH_MAX = 512
+_AUTO_BATCH_MIN_STEPS = 8
+
+
+def auto_batch_size(n_train, work_per_row):
+    """The rows per step ``batch_size="auto"`` gives a fit on ``n_train``
+    rows of a network doing ``work_per_row`` multiply-adds per training row
+    (latent draws included; None when unknown): ``AUTO_BATCH_SIZE`` (64),
+    doubled up to ``_AUTO_BATCH_MAX`` (512) while an epoch keeps at least
+    ``_AUTO_BATCH_MIN_STEPS`` (8) steps and a step at most
+    ``_SINGLE_THREAD_MAX_WORK`` multiply-adds.
+
+    >>> auto_batch_size(2_000, 30_000)
+    128
+    >>> auto_batch_size(2_000, 5_000)
+    128
+    >>> auto_batch_size(2_000, 1_000_000)
+    64
+    >>> auto_batch_size(100_000, 5_000)
+    512
+    """
+    batch = AUTO_BATCH_SIZE
+    if work_per_row is None:
+        return batch
+    while (
+        2 * batch <= _AUTO_BATCH_MAX
+        and n_train >= _AUTO_BATCH_MIN_STEPS * 2 * batch
+        and 2 * batch * work_per_row <= _SINGLE_THREAD_MAX_WORK
+    ):
+        batch *= 2
+    return batch
+
+
+def nominal_batch_size(batch_size):
+    """``batch_size`` with "auto" read as its smallest value, for checks
+    made before the network exists (see :func:`auto_batch_size`)."""
+    return AUTO_BATCH_SIZE if batch_size == "auto" else batch_size
+
+
 def draw_seed(random_state):
     """A 31-bit seed from ``random_state`` that leaves numpy's global state
     alone when ``random_state`` is None."""
@@ -626,7 +683,7 @@ class BaseVAE(BaseEstimator):
       ``training_loss`` takes, one row per sample.
     - ``_split(arrays, use_validation, seed)``: the training and validation
       arrays (default: a random ``validation_fraction`` of the rows).
-    - ``_schedule(n_train)``: the :class:`~skvae.nn.train.Schedule` (default:
+    - ``_schedule(n_train, work_per_row)``: the :class:`~skvae.nn.train.Schedule` (default:
       ``max_iter``, ``batch_size``, ``learning_rate``).
     - ``_validation_kl_weight()``: the KL weight of the validation
       objective (default: ``beta``).
@@ -654,7 +711,7 @@ class BaseVAE(BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="left")],
         "free_bits": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -775,11 +832,17 @@ class BaseVAE(BaseEstimator):
             return float(self.beta)
         return float(self.beta) * min(1.0, epoch / self.kl_warmup)
 
-    def _schedule(self, n_train):
+    def _schedule(self, n_train, work_per_row=None):
         """The :class:`~skvae.nn.train.Schedule` of one ``fit`` on
-        ``n_train`` rows. Subclasses resolve their "auto" values here;
-        ``learning_rate="auto"`` is :func:`auto_learning_rate`."""
-        batch_size = min(self.batch_size, n_train)
+        ``n_train`` rows of a network doing ``work_per_row`` multiply-adds
+        per training row (None when unknown). Subclasses resolve their
+        "auto" values here; ``batch_size="auto"`` is
+        :func:`auto_batch_size` and ``learning_rate="auto"``
+        :func:`auto_learning_rate`."""
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            batch_size = auto_batch_size(n_train, work_per_row)
+        batch_size = min(batch_size, n_train)
         learning_rate = self.learning_rate
         if learning_rate == "auto":
             learning_rate = auto_learning_rate(n_train, batch_size)
@@ -857,9 +920,15 @@ class BaseVAE(BaseEstimator):
             params=self._params,
             device=device,
         )
-        schedule = self._schedule(train[0].shape[0])
+        n_train = train[0].shape[0]
+        work = multiply_adds_per_row(module)
+        schedule = self._schedule(n_train, None if work is None else work * module.decodes_per_row)
         if incremental:
             schedule = replace(schedule, max_epochs=1)
+            if self.batch_size == "auto":
+                # As for the rate: a chunk's size says nothing of the table's.
+                batch_size = getattr(self, "batch_size_", AUTO_BATCH_SIZE)
+                schedule = replace(schedule, batch_size=min(batch_size, n_train))
             if self.learning_rate == "auto":
                 # A chunk's size says nothing of the table's: keep the rate
                 # of the fit this continues, or start from the base rate.
@@ -867,6 +936,9 @@ class BaseVAE(BaseEstimator):
                     schedule, learning_rate=getattr(self, "learning_rate_", AUTO_LEARNING_RATE)
                 )
         self.learning_rate_ = schedule.learning_rate
+        self.batch_size_ = schedule.batch_size
+        if incremental and self.batch_size == "auto":
+            self.batch_size_ = batch_size  # not clipped to this chunk
         with_val = val is not None
         if self.verbose:
             length = "" if schedule.fixed_length and not with_val else "at most "

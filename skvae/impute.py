@@ -307,9 +307,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Per epoch, minus the squared error of imputing the held-out entries,
         summed per validation row (standardised units; Brier score for
         categories). None without early stopping.
-    best_validation_score_, best_loss_, n_iter_, learning_rate_
-        As for :class:`~skvae.VAETransformer` (``learning_rate_``: "auto"
-        resolved as described above).
+    best_validation_score_, best_loss_, n_iter_, learning_rate_, batch_size_
+        As for :class:`~skvae.VAETransformer` (``learning_rate_`` and
+        ``batch_size_``: "auto" resolved as described above).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -693,8 +693,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         X_model, observed, _ = self._encode(table)
         return X_model.astype(np.float32), observed
 
-    def _schedule(self, n_train):
-        """Resolve the "auto" epochs, batch size and learning rate. Without
+    def _schedule(self, n_train, work_per_row=None):
+        """Resolve the "auto" epochs, batch size and learning rate (the
+        table's size decides them: ``work_per_row`` is not used). Without
         early stopping, "auto" epochs are a fixed schedule (as in MIWAE):
         all are run, and ending them does not warn."""
         auto = self._auto

@@ -19,6 +19,7 @@ from ._base import (
     BaseVAE,
     check_n_samples,
     check_support,
+    nominal_batch_size,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
     resolve_likelihood,
@@ -120,8 +121,9 @@ class VAEClassifier(
     kl_warmup : int, default=0
         Epochs over which the KL weight of z ramps from 0 to ``beta``.
 
-    batch_size : int, default=64
-        Rows per Adam step.
+    batch_size : int or "auto", default=64
+        Rows per Adam step; "auto" as in :class:`~skvae.VAETransformer`
+        (larger batches for small networks on thousands of rows).
 
     learning_rate : float or "auto", default=1e-3
         Adam's step size; "auto" as in :class:`~skvae.VAETransformer`
@@ -187,6 +189,9 @@ class VAEClassifier(
     learning_rate_ : float
         The step size of the last fit (``learning_rate`` with "auto"
         resolved).
+    batch_size_ : int
+        The rows per step of the last fit (``batch_size`` with "auto"
+        resolved, at most the training rows).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -515,7 +520,7 @@ class VAEClassifier(
             ),
         }
         # Absurd sizes fail here, before anything is allocated.
-        check_network_size(self._config, min(self.batch_size, X.shape[0]))
+        check_network_size(self._config, min(nominal_batch_size(self.batch_size), X.shape[0]))
 
     def _training_arrays(self, X, y):
         # Training-only settings follow the current parameters at every fit.

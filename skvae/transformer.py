@@ -18,6 +18,7 @@ from ._base import (
     combine_moments,
     draw_seed,
     feature_moments,
+    nominal_batch_size,
     rescale_dense_gaussian,
     resolve_conv_layers,
     resolve_hidden_layer_sizes,
@@ -234,8 +235,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Number of epochs over which the KL weight ramps linearly from 0 to
         ``beta``. Early stopping does not count epochs inside the ramp.
 
-    batch_size : int, default=64
+    batch_size : int or "auto", default="auto"
         Rows per Adam step (clipped to the number of training rows).
+        "auto": 64, doubled up to 512 while an epoch keeps at least 8
+        steps and a step stays small (rows times the network's
+        multiply-adds per row at most 2**26, the work one thread does
+        best): small networks on thousands of rows take larger batches,
+        whose steps cost about what a step of 64 rows does; MNIST-sized
+        networks keep 64. Resolved in ``batch_size_``. ``partial_fit``
+        keeps the batch size of the fit it continues (64 when it starts
+        the model).
 
     learning_rate : float or "auto", default="auto"
         Adam's step size. "auto": 1e-3 when an epoch takes at least 50
@@ -322,6 +331,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
     learning_rate_ : float
         The step size of the last fit (``learning_rate`` with "auto"
         resolved).
+    batch_size_ : int
+        The rows per step of the last fit (``batch_size`` with "auto"
+        resolved, at most the training rows).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -385,7 +397,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         n_flows=4,
         n_training_draws=1,
         kl_warmup=0,
-        batch_size=64,
+        batch_size="auto",
         learning_rate="auto",
         max_iter=200,
         early_stopping=True,
@@ -811,7 +823,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
             ),
         }
         # Absurd sizes fail here, before anything is allocated.
-        check_network_size(self._config, min(self.batch_size, X.shape[0]))
+        check_network_size(self._config, min(nominal_batch_size(self.batch_size), X.shape[0]))
         check_importance_samples(self.n_importance_samples, self._config)
 
     def _check_objective(self):

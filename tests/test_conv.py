@@ -301,7 +301,7 @@ def test_small_conv_networks_train_on_one_thread():
     # little on one thread on a quiet machine (digits 8x8: 2 threads take
     # 0.82x the time) and gains much on a busy one (3.5x); MNIST's conv
     # network, like its dense one, keeps torch's setting.
-    from skvae._base import build_module, training_threads
+    from skvae._base import auto_batch_size, build_module, multiply_adds_per_row, training_threads
 
     cpu = torch.device("cpu")
     threads = {}
@@ -310,5 +310,7 @@ def test_small_conv_networks_train_on_one_thread():
         model = fitted(X, image_shape=shape, n_components=k, conv_channels=None,
                        hidden_layer_sizes=None, max_iter=1)
         module = build_module(model._config, seed=0)
-        threads[shape] = training_threads(module, model.batch_size, cpu)
+        # The batches "auto" gives the network on thousands of images.
+        rows = auto_batch_size(5000, multiply_adds_per_row(module))
+        threads[shape] = training_threads(module, rows, cpu)
     assert threads == {(8, 8): 1, (28, 28): None}
