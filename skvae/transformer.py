@@ -235,16 +235,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Number of epochs over which the KL weight ramps linearly from 0 to
         ``beta``. Early stopping does not count epochs inside the ramp.
 
-    batch_size : int or "auto", default="auto"
+    batch_size : int or "auto", default=64
         Rows per Adam step (clipped to the number of training rows).
         "auto": 64, doubled up to 512 while an epoch keeps at least 8
         steps and a step stays small (rows times the network's
         multiply-adds per row at most 2**26, the work one thread does
-        best): small networks on thousands of rows take larger batches,
-        whose steps cost about what a step of 64 rows does; MNIST-sized
-        networks keep 64. Resolved in ``batch_size_``. ``partial_fit``
-        keeps the batch size of the fit it continues (64 when it starts
-        the model).
+        best): small networks on thousands of rows then take larger
+        batches, whose steps cost about what a step of 64 rows does, for
+        about half the time of a fit; MNIST-sized networks keep 64. Not
+        the default: it costs some accuracy (see the user guide's "Speed
+        and scale"). Resolved in ``batch_size_``. ``partial_fit`` keeps
+        the batch size of the fit it continues (64 when it starts the
+        model).
 
     learning_rate : float or "auto", default="auto"
         Adam's step size. "auto": 1e-3 when an epoch takes at least 50
@@ -397,7 +399,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         n_flows=4,
         n_training_draws=1,
         kl_warmup=0,
-        batch_size="auto",
+        batch_size=64,
         learning_rate="auto",
         max_iter=200,
         early_stopping=True,
