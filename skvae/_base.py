@@ -128,23 +128,22 @@ def auto_learning_rate(n_train, batch_size):
     return AUTO_LEARNING_RATE * factor
 
 
-# batch_size="auto": AUTO_BATCH_SIZE rows per step, doubled (up to
-# _AUTO_BATCH_MAX) while an epoch keeps at least _AUTO_BATCH_MIN_STEPS steps
-# and a step stays small enough for one thread (_SINGLE_THREAD_MAX_WORK
-# multiply-adds, rows x draws x multiply_adds_per_row). A step of a small
-# network costs about the same whatever its rows up to there (a few
-# milliseconds of per-operation overhead), so an epoch of larger batches
-# costs proportionally less; with learning_rate="auto" the steps grow with
-# the batch. Ad hoc runs, VAETransformer defaults, random_state=0, against
-# batches of 64: ISLR Wage (2,250 rows, 10% held out) in batches of 256,
-# 3.6 s instead of 9.8 s for a held-out score of -15.506 instead of -15.494
-# nats; the swiss roll in batches of 256, 1.7 s instead of 3.1 s, -9.831
-# against -9.829; digits in batches of 128, test MSE 0.0352 / 0.0204 /
-# 0.0133 against 0.0368 / 0.0204 / 0.0132 (k = 2, 5, 10) in 0.6-0.7x the
-# time. Fewer steps per epoch cost accuracy: breast_cancer (345 rows) in
-# batches of 128 (3 steps) scored 1.4-2.0 nats worse, CPS1985 (360 rows)
-# 0.55 worse. MNIST's networks (about 1e6 multiply-adds per row) keep 64:
-# their steps are compute-bound, and larger ones would only mean fewer.
+# batch_size="auto" (an option; the estimators' default stays 64):
+# AUTO_BATCH_SIZE rows per step, doubled (up to _AUTO_BATCH_MAX) while an
+# epoch keeps at least _AUTO_BATCH_MIN_STEPS steps and a step stays small
+# enough for one thread (_SINGLE_THREAD_MAX_WORK multiply-adds, rows x draws
+# x multiply_adds_per_row). A step of a small network costs a few
+# milliseconds of per-operation overhead whatever its rows up to there, so
+# an epoch of larger batches costs proportionally less; with
+# learning_rate="auto" the steps grow with the batch. MNIST's networks
+# (about 1e6 multiply-adds per row) keep 64: their steps are compute-bound.
+# Measured as the default (bench synthesis and bench reduction with
+# --set batch_size=auto): ISLR Wage fits in 3.78 s instead of 7.94 s
+# (batches of 128), but its synthetic rows' train-on-synthetic R^2 fell
+# from 0.254 to 0.221 and held-out reconstruction RMSE rose from 0.679 to
+# 0.719 (k = 2); digits' 2-D codes classified 0.662 instead of 0.709. Fewer
+# than 8 steps per epoch cost more (ad hoc: breast_cancer, 345 rows, in
+# batches of 128 scored 1.4-2.0 nats worse). Hence an option, not the default.
 AUTO_BATCH_SIZE = 64
 _AUTO_BATCH_MAX = 512
 _AUTO_BATCH_MIN_STEPS = 8
