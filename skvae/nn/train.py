@@ -137,6 +137,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             module.parameters(), lr=learning_rate, fused=fused or None
         )
+        self._params = [p for p in module.parameters() if p.requires_grad]
+        self._fused_state = None  # see _step
         self._shuffle = torch.Generator().manual_seed(int(seed))
         self._noise = torch.Generator(self.device).manual_seed(int(seed) + 1)
         self._eval_seed = int(seed) + 2
@@ -157,7 +159,7 @@ class Trainer:
             kl_weight_end = kl_weight_start
         if capacity_start is not None and capacity_end is None:
             capacity_end = capacity_start
-        module, optimizer = self.module, self.optimizer
+        module = self.module
         module.train()
         n = data[0].shape[0]
         order = torch.randperm(n, generator=self._shuffle).to(data[0].device)
@@ -177,11 +179,67 @@ class Trainer:
                 loss = module.training_loss(
                     *batch, **objective, generator=self._noise
                 ).sum(dtype=torch.float32)
-            optimizer.zero_grad(set_to_none=True)
+            for param in self._params:  # optimizer.zero_grad(set_to_none=True)
+                param.grad = None
             (loss / idx.shape[0]).backward()
-            optimizer.step()
+            self._step()
             total += loss.detach()
         return float(total) / n
+
+    def _step(self):
+        """``optimizer.step()``, bit for bit, in about a third of its time on
+        CPU: once Adam's state exists, the fused kernel is called directly
+        on the optimiser's own tensors (what ``torch.optim.Adam`` does for
+        one device and dtype, without regrouping the tensors at every
+        step: about 300 of the 3,000-5,000 microseconds of a small
+        network's step). The optimiser's own step runs whenever the direct
+        call would differ from it: the first step (which creates the
+        state), after its state or settings change, a parameter without a
+        gradient, or another device or dtype."""
+        fused = self._fused_state
+        if fused is None or any(param.grad is None for param in self._params):
+            self.optimizer.step()
+            self._fused_state = self._direct_fused_state()
+            return
+        group, exp_avgs, exp_avg_sqs, steps = fused
+        beta1, beta2 = group["betas"]
+        with torch.no_grad():
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                self._params, [param.grad for param in self._params], exp_avgs, exp_avg_sqs,
+                [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+                weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                grad_scale=None, found_inf=None,
+            )
+
+    def _direct_fused_state(self):
+        """(param group, exp_avg, exp_avg_sq, step tensors) for ``_step``'s
+        direct call, or None when it would not be the optimiser's own step."""
+        groups = self.optimizer.param_groups
+        state = self.optimizer.state
+        if len(groups) != 1 or self.device.type != "cpu":
+            return None
+        group = groups[0]
+        plain = (
+            group.get("fused") and not group["amsgrad"] and not group["maximize"]
+            and not group.get("decoupled_weight_decay", False)
+            and not group.get("differentiable", False)
+            and not torch.is_tensor(group["lr"])
+            and not any(torch.is_tensor(b) for b in group["betas"])
+            and len(group["params"]) == len(self._params)
+            and all(a is b for a, b in zip(group["params"], self._params))
+        )
+        if not plain or any(param not in state for param in self._params):
+            return None
+        dtypes = {param.dtype for param in self._params}
+        if len(dtypes) != 1 or not dtypes <= {torch.float32, torch.float64}:
+            return None
+        return (
+            group,
+            [state[param]["exp_avg"] for param in self._params],
+            [state[param]["exp_avg_sq"] for param in self._params],
+            [state[param]["step"] for param in self._params],
+        )
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -213,6 +271,7 @@ class Trainer:
     def reset_optimizer(self, learning_rate):
         """Forget Adam's moments and continue with ``learning_rate``."""
         self.optimizer.state.clear()
+        self._fused_state = None
         self.reset_learning_rate(learning_rate)
 
     def reset_learning_rate(self, learning_rate):
@@ -224,6 +283,7 @@ class Trainer:
 
     def load_optimizer_state(self, state):
         self.optimizer.load_state_dict(numpy_to_state(state))
+        self._fused_state = None
 
 
 @contextlib.contextmanager
