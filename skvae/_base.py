@@ -261,17 +261,36 @@ training_precision : {{"auto", "float32", "bfloat16"}}, default="auto"
     ``score_samples``, ...) always computes in full precision."""
 
 
+# The fitted attributes ``learning_rate_`` and ``batch_size_`` of
+# VAETransformer and VAEClassifier, put in by ``shared_docstring``.
+RESOLVED_SCHEDULE_DOC = """\
+learning_rate_ : float
+    The step size of the last fit (``learning_rate`` with "auto"
+    resolved).
+batch_size_ : int
+    The rows per step of the last fit (``batch_size`` with "auto"
+    resolved, at most the training rows)."""
+
+_SHARED_DOCS = {
+    "training_precision": TRAINING_PRECISION_DOC,
+    "resolved_schedule": RESOLVED_SCHEDULE_DOC,
+}
+
+
 def shared_docstring(cls):
-    """Class decorator: put the parameter entries that several estimators
-    share (``TRAINING_PRECISION_DOC``) in place of their marker lines
-    (``%(training_precision)s`` alone on a line, at the entry's indent)."""
+    """Class decorator: put the docstring entries that several estimators
+    share (``_SHARED_DOCS``: ``TRAINING_PRECISION_DOC``,
+    ``RESOLVED_SCHEDULE_DOC``) in place of their marker lines
+    (``%(training_precision)s`` or ``%(resolved_schedule)s`` alone on a
+    line, at the entry's indent)."""
 
     def entry(match):
         indent = match.group(1)
-        lines = TRAINING_PRECISION_DOC.split("\n")
+        lines = _SHARED_DOCS[match.group(2)].split("\n")
         return "\n".join(indent + line if line else line for line in lines)
 
-    cls.__doc__ = re.sub(r"^( *)%\(training_precision\)s$", entry, cls.__doc__, flags=re.M)
+    markers = "|".join(_SHARED_DOCS)
+    cls.__doc__ = re.sub(rf"^( *)%\(({markers})\)s$", entry, cls.__doc__, flags=re.M)
     return cls
 
 # Most multiply-adds in one training step's matrix products and
@@ -922,12 +941,14 @@ class BaseVAE(BaseEstimator):
         n_train = train[0].shape[0]
         work = multiply_adds_per_row(module)
         schedule = self._schedule(n_train, None if work is None else work * module.decodes_per_row)
+        batch_size_ = schedule.batch_size
         if incremental:
             schedule = replace(schedule, max_epochs=1)
             if self.batch_size == "auto":
                 # As for the rate: a chunk's size says nothing of the table's.
-                batch_size = getattr(self, "batch_size_", AUTO_BATCH_SIZE)
-                schedule = replace(schedule, batch_size=min(batch_size, n_train))
+                # batch_size_ keeps the size, not its clipping to this chunk.
+                batch_size_ = getattr(self, "batch_size_", AUTO_BATCH_SIZE)
+                schedule = replace(schedule, batch_size=min(batch_size_, n_train))
             if self.learning_rate == "auto":
                 # A chunk's size says nothing of the table's: keep the rate
                 # of the fit this continues, or start from the base rate.
@@ -935,9 +956,7 @@ class BaseVAE(BaseEstimator):
                     schedule, learning_rate=getattr(self, "learning_rate_", AUTO_LEARNING_RATE)
                 )
         self.learning_rate_ = schedule.learning_rate
-        self.batch_size_ = schedule.batch_size
-        if incremental and self.batch_size == "auto":
-            self.batch_size_ = batch_size  # not clipped to this chunk
+        self.batch_size_ = batch_size_
         with_val = val is not None
         if self.verbose:
             length = "" if schedule.fixed_length and not with_val else "at most "

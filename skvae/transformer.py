@@ -330,12 +330,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         Lowest training loss.
     n_iter_ : int
         Number of epochs trained.
-    learning_rate_ : float
-        The step size of the last fit (``learning_rate`` with "auto"
-        resolved).
-    batch_size_ : int
-        The rows per step of the last fit (``batch_size`` with "auto"
-        resolved, at most the training rows).
+    %(resolved_schedule)s
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
