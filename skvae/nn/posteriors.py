@@ -143,18 +143,18 @@ class DiagonalGaussian:
         return self.rsample(eps), self.kl(free_bits)
 
 
-def _planar_step(z, u, w, b):
-    """One planar transformation z + u_hat tanh(w.z + b) (Rezende and
-    Mohamed, 2015) and log |det J|; u_hat keeps w.u_hat >= -1, which makes
-    it invertible. ``u``, ``w``: (n, d); ``b``: (n,); z: (..., n, d)."""
+def _planar_parameters(params, d):
+    """(u_hat, w, b, w . u_hat) of every planar step at once, from the
+    head's output ``params`` of shape (n, n_flows, 2 d + 1) (Rezende and
+    Mohamed, 2015): u_hat keeps w . u_hat >= -1, which makes each step
+    invertible. None of them depends on z, so they are computed for all
+    steps together; only the steps themselves run one after the other."""
+    u, w, b = params[..., :d], params[..., d : 2 * d], params[..., 2 * d]
     wu = (w * u).sum(-1, keepdim=True)
     u_hat = u + (torch.nn.functional.softplus(wu) - 1.0 - wu) * w / (
         w.pow(2).sum(-1, keepdim=True) + 1e-8
     )
-    h = torch.tanh((z * w).sum(-1) + b)
-    z = z + u_hat * h.unsqueeze(-1)
-    log_det = torch.log1p((1.0 - h.pow(2)) * (w * u_hat).sum(-1))
-    return z, log_det
+    return u_hat, w, b, (w * u_hat).sum(-1)
 
 
 class PlanarFlows(nn.Module):
@@ -188,11 +188,16 @@ class PlanarFlows(nn.Module):
         d = self.n_components
         params = full_precision(self.head(context))
         params = params.view(*params.shape[:-1], self.n_flows, 2 * d + 1)
-        log_det = 0.0
+        u_hat, w, b, wu_hat = _planar_parameters(params, d)
+        # Each step: z + u_hat tanh(w . z + b); its log |det J| is
+        # log(1 + (1 - tanh^2) w . u_hat), taken for all steps at the end.
+        slopes = []
         for k in range(self.n_flows):
-            u, w, b = params[..., k, :d], params[..., k, d : 2 * d], params[..., k, 2 * d]
-            z, step = _planar_step(z, u, w, b)
-            log_det = log_det + step
+            h = torch.tanh((z * w[..., k, :]).sum(-1) + b[..., k])
+            z = z + u_hat[..., k, :] * h.unsqueeze(-1)
+            slopes.append(h)
+        h = torch.stack(slopes, dim=-1)
+        log_det = torch.log1p((1.0 - h.pow(2)) * wu_hat).sum(-1)
         return z, log_det
 
 
