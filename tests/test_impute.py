@@ -507,6 +507,29 @@ def test_mixed_likelihood_reassembles_columns():
         make_likelihood([{"kind": "gaussian", "features": [0, 0]}], 2)
 
 
+def test_categorical_objective_is_float32_under_mixed_precision():
+    """Under bfloat16 autocast the decoder's logits arrive in bfloat16; the
+    categorical log-probabilities are still computed in float32 (as the
+    Gaussian's are), from those logits, with the same gradient as
+    log_softmax's, and large logits do not overflow."""
+    likelihood = Categorical([3, 2, 5])
+    generator = torch.Generator().manual_seed(0)
+    logits = (torch.randn(4, 10, generator=generator) * 50).bfloat16().requires_grad_()
+    x = torch.tensor([[0.0, 1.0, 4.0], [2.0, 0.0, 0.0], [1.0, 1.0, 2.0], [0.0, 0.0, 3.0]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = likelihood.log_prob(x, logits)
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    reference = logits.float().detach().requires_grad_()
+    expected = sum(
+        torch.log_softmax(reference[:, s], -1).gather(-1, x[:, [j]].long()).squeeze(-1)
+        for j, s in enumerate([slice(0, 3), slice(3, 5), slice(5, 10)])
+    )
+    torch.testing.assert_close(got, expected)
+    (grad,) = torch.autograd.grad(got.sum(), logits)
+    (grad_expected,) = torch.autograd.grad(expected.sum(), reference)
+    torch.testing.assert_close(grad.float(), grad_expected, atol=1e-2, rtol=1e-2)
+
+
 def test_importance_sampling_recovers_the_exact_conditional_mean():
     # A linear Gaussian decoder: p(x_mis | x_obs) is Gaussian in closed form,
     # and the self-normalised estimate converges to its mean.

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .networks import full_precision
+
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -235,12 +237,17 @@ class Categorical(Likelihood):
     other column); the decoder outputs one logit per level, columns side by
     side. The encoder reads each column one-hot.
 
-    Columns are computed in groups, padded to the most levels in their
-    group: columns whose numbers of levels round up to the same power of
-    two share one, so padding at most doubles the work. (One padded block
-    for all columns made every column of a table with one column of
-    thousands of levels, such as flights' tail numbers, cost that many
-    logits.)
+    The training objective (``log_prob``) and the encoder's input treat
+    every column at once, without padding (each column's log-sum-exp by
+    scatter and index-add over the outputs), in float32 also when the
+    logits come in bfloat16 under mixed precision: a training step of a
+    small network costs mostly per-operation overhead, and this takes a
+    few operations whatever the number of columns. The other methods
+    compute columns in groups, padded to the most levels in their group:
+    columns whose numbers of levels round up to the same power of two
+    share one, so padding at most doubles the work. (One padded block for
+    all columns made every column of a table with one column of thousands
+    of levels, such as flights' tail numbers, cost that many logits.)
 
     Parameters
     ----------
@@ -287,6 +294,16 @@ class Categorical(Likelihood):
         output_order = sorted(range(len(positions)), key=positions.__getitem__)
         self.register_buffer("_column_order", torch.tensor(column_order), persistent=False)
         self.register_buffer("_output_order", torch.tensor(output_order), persistent=False)
+        # For the training objective and the encoder's input, which treat
+        # every column at once, without padding: each column's first output
+        # position, its highest code, and the column of each output.
+        self.register_buffer("_offsets", torch.tensor(offsets), persistent=False)
+        self.register_buffer("_highest", torch.tensor(n_categories) - 1, persistent=False)
+        self.register_buffer(
+            "_output_column",
+            torch.tensor([j for j, count in enumerate(n_categories) for _ in range(count)]),
+            persistent=False,
+        )
 
     def _group(self, g):
         return (
@@ -322,29 +339,33 @@ class Categorical(Likelihood):
         return torch.log_softmax(logits, dim=-1)
 
     def _codes(self, x):
-        upper = torch.tensor(self.n_categories, device=x.device) - 1
-        return torch.minimum(x.long().clamp(min=0), upper)
+        return torch.minimum(x.long().clamp(min=0), self._highest)
 
     def log_prob_elements(self, x, out):
-        codes = self._codes(x)
-        parts = []
-        for g in range(len(self._groups)):
-            log_probs = self._log_probs(out, g)
-            group_codes = self._group_columns(codes, g).expand(log_probs.shape[:-1]).unsqueeze(-1)
-            parts.append(log_probs.gather(-1, group_codes).squeeze(-1))
-        return self._in_order(parts, self._column_order)
+        """log p(x_j | z) of each column: its level's logit minus the
+        log-sum-exp of its column's logits, every column at once (a
+        few operations whatever the number of columns, and no padding:
+        a training step of a small network is mostly per-operation cost)."""
+        logits = full_precision(out)
+        lead, width = logits.shape[:-1], logits.shape[-1]
+        column = self._output_column
+        n_columns = self.n_features
+        with torch.no_grad():  # each column's largest logit, for stability
+            top = logits.new_full((*lead, n_columns), -torch.inf).scatter_reduce(
+                -1, column.expand(*lead, width), logits, "amax"
+            )
+        exp = (logits - top.index_select(-1, column)).exp()
+        log_norm = logits.new_zeros((*lead, n_columns)).index_add(-1, column, exp).log() + top
+        chosen = (self._codes(x) + self._offsets).expand(*lead, n_columns)
+        return logits.gather(-1, chosen) - log_norm
 
     def encoder_input(self, x, mask=None):
-        codes = self._codes(x)
-        parts = []
-        for g in range(len(self._groups)):
-            _, index, valid = self._group(g)
-            levels = torch.arange(index.shape[1], device=x.device)
-            one_hot = (self._group_columns(codes, g).unsqueeze(-1) == levels).to(x.dtype)
-            if mask is not None:
-                one_hot = one_hot * self._group_columns(mask, g).unsqueeze(-1)
-            parts.append(one_hot[..., valid])
-        return self._in_order(parts, self._output_order)
+        """One-hot levels (zeros where ``mask`` is False), every column at
+        once."""
+        positions = self._codes(x) + self._offsets
+        ones = torch.ones_like(x) if mask is None else mask.to(x.dtype)
+        one_hot = x.new_zeros((*x.shape[:-1], self.n_outputs))
+        return one_hot.scatter_(-1, positions, ones)
 
     def mean(self, out):
         parts = [self._log_probs(out, g).argmax(dim=-1) for g in range(len(self._groups))]
@@ -447,6 +468,17 @@ class Mixed(Likelihood):
         return self._per_feature(
             lambda part, i, o: part.log_prob_elements(x[..., self._columns(i)], o), out
         )
+
+    def log_prob(self, x, out, mask=None):
+        """The parts' log-densities added: each part sums its own
+        features, so the features are never put back in column order."""
+        total = 0.0
+        slices = self._slices(p.n_outputs for p in self.parts)
+        for i, (part, s) in enumerate(zip(self.parts, slices)):
+            columns = self._columns(i)
+            part_mask = None if mask is None else mask[..., columns]
+            total = total + part.log_prob(x[..., columns], out[..., s], part_mask)
+        return total
 
     def mean(self, out):
         return self._per_feature(lambda part, i, o: part.mean(o), out)
