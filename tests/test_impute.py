@@ -507,22 +507,28 @@ def test_mixed_likelihood_reassembles_columns():
         make_likelihood([{"kind": "gaussian", "features": [0, 0]}], 2)
 
 
-def test_categorical_objective_is_float32_under_mixed_precision():
+@pytest.mark.parametrize("levels", [[3, 2, 5], [3, 100, 2]])
+def test_categorical_objective_is_float32_under_mixed_precision(levels):
     """Under bfloat16 autocast the decoder's logits arrive in bfloat16; the
     categorical log-probabilities are still computed in float32 (as the
     Gaussian's are), from those logits, with the same gradient as
-    log_softmax's, and large logits do not overflow."""
-    likelihood = Categorical([3, 2, 5])
+    log_softmax's, and large logits do not overflow; also with a column
+    wide enough for its own log_softmax."""
+    likelihood = Categorical(levels)
     generator = torch.Generator().manual_seed(0)
-    logits = (torch.randn(4, 10, generator=generator) * 50).bfloat16().requires_grad_()
-    x = torch.tensor([[0.0, 1.0, 4.0], [2.0, 0.0, 0.0], [1.0, 1.0, 2.0], [0.0, 0.0, 3.0]])
+    logits = (torch.randn(4, sum(levels), generator=generator) * 50).bfloat16().requires_grad_()
+    x = torch.stack(
+        [torch.randint(0, c, (4,), generator=generator) for c in levels], dim=-1
+    ).float()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = likelihood.log_prob(x, logits)
     assert got.dtype == torch.float32 and torch.isfinite(got).all()
     reference = logits.float().detach().requires_grad_()
+    starts = np.concatenate([[0], np.cumsum(levels)[:-1]])
     expected = sum(
-        torch.log_softmax(reference[:, s], -1).gather(-1, x[:, [j]].long()).squeeze(-1)
-        for j, s in enumerate([slice(0, 3), slice(3, 5), slice(5, 10)])
+        torch.log_softmax(reference[:, int(a) : int(a) + c], -1)
+        .gather(-1, x[:, [j]].long()).squeeze(-1)
+        for j, (a, c) in enumerate(zip(starts, levels))
     )
     torch.testing.assert_close(got, expected)
     (grad,) = torch.autograd.grad(got.sum(), logits)

@@ -230,6 +230,13 @@ class ContinuousBernoulli(Likelihood):
         return torch.where(out >= 0, x_pos, 1 - x_pos).clamp(0.0, 1.0)
 
 
+# Categorical columns with at most this many levels share the training
+# objective's scatter-based log-sum-exp; wider ones (an identifier-like
+# column of thousands of levels) each take one log_softmax, which is
+# faster there than scattering every output.
+_SEGMENT_MAX_LEVELS = 64
+
+
 class Categorical(Likelihood):
     """One softmax over the levels of each categorical column.
 
@@ -237,12 +244,13 @@ class Categorical(Likelihood):
     other column); the decoder outputs one logit per level, columns side by
     side. The encoder reads each column one-hot.
 
-    The training objective (``log_prob``) and the encoder's input treat
+    The encoder's input and the training objective (``log_prob``) treat
     every column at once, without padding (each column's log-sum-exp by
-    scatter and index-add over the outputs), in float32 also when the
-    logits come in bfloat16 under mixed precision: a training step of a
-    small network costs mostly per-operation overhead, and this takes a
-    few operations whatever the number of columns. The other methods
+    scatter and index-add over the outputs; a column of more than 64
+    levels by its own log_softmax), in float32 also when the logits come
+    in bfloat16 under mixed precision: a training step of a small network
+    costs mostly per-operation overhead, and this takes a few operations
+    whatever the number of columns. The other methods
     compute columns in groups, padded to the most levels in their group:
     columns whose numbers of levels round up to the same power of two
     share one, so padding at most doubles the work. (One padded block for
@@ -294,14 +302,47 @@ class Categorical(Likelihood):
         output_order = sorted(range(len(positions)), key=positions.__getitem__)
         self.register_buffer("_column_order", torch.tensor(column_order), persistent=False)
         self.register_buffer("_output_order", torch.tensor(output_order), persistent=False)
-        # For the training objective and the encoder's input, which treat
-        # every column at once, without padding: each column's first output
-        # position, its highest code, and the column of each output.
+        # For the encoder's input and the training objective, which treat
+        # every column at once: each column's first output position and
+        # highest code. The objective's log-sum-exp runs by scatter and
+        # index-add over the outputs of the narrow columns (at most
+        # _SEGMENT_MAX_LEVELS levels), local_column giving the column of
+        # each; a wide column has its own log_softmax, faster than
+        # scattering thousands of outputs.
         self.register_buffer("_offsets", torch.tensor(offsets), persistent=False)
         self.register_buffer("_highest", torch.tensor(n_categories) - 1, persistent=False)
+        narrow = [j for j, count in enumerate(n_categories) if count <= _SEGMENT_MAX_LEVELS]
+        self._wide = [
+            (j, slice(offsets[j], offsets[j] + count))
+            for j, count in enumerate(n_categories) if count > _SEGMENT_MAX_LEVELS
+        ]
+        self._all_narrow = not self._wide
+        narrow_offsets = [0, *itertools.accumulate(n_categories[j] for j in narrow)][:-1]
+        self.register_buffer("_narrow", torch.tensor(narrow, dtype=torch.long), persistent=False)
         self.register_buffer(
-            "_output_column",
-            torch.tensor([j for j, count in enumerate(n_categories) for _ in range(count)]),
+            "_narrow_outputs",
+            torch.tensor(
+                [offsets[j] + level for j in narrow for level in range(n_categories[j])],
+                dtype=torch.long,
+            ),
+            persistent=False,
+        )
+        self.register_buffer(
+            "_narrow_offsets", torch.tensor(narrow_offsets, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "_local_column",
+            torch.tensor(
+                [k for k, j in enumerate(narrow) for _ in range(n_categories[j])],
+                dtype=torch.long,
+            ),
+            persistent=False,
+        )
+        # Narrow columns' results then wide ones', back to column order.
+        computed = narrow + [j for j, _ in self._wide]
+        self.register_buffer(
+            "_objective_order",
+            torch.tensor(sorted(range(len(computed)), key=computed.__getitem__), dtype=torch.long),
             persistent=False,
         )
 
@@ -343,20 +384,39 @@ class Categorical(Likelihood):
 
     def log_prob_elements(self, x, out):
         """log p(x_j | z) of each column: its level's logit minus the
-        log-sum-exp of its column's logits, every column at once (a
-        few operations whatever the number of columns, and no padding:
-        a training step of a small network is mostly per-operation cost)."""
+        log-sum-exp of its column's logits. The narrow columns are computed
+        all at once, without padding (a few operations whatever their
+        number: a training step of a small network is mostly
+        per-operation cost), each wide column by its own log_softmax."""
         logits = full_precision(out)
+        codes = self._codes(x)
+        lead = logits.shape[:-1]
+        parts = []
+        if self._narrow.numel():
+            narrow = logits if self._all_narrow else logits[..., self._narrow_outputs]
+            narrow_codes = codes if self._all_narrow else codes[..., self._narrow]
+            parts.append(self._segment_log_probs(narrow, narrow_codes))
+        for j, outputs in self._wide:
+            log_probs = torch.log_softmax(logits[..., outputs], dim=-1)
+            parts.append(log_probs.gather(-1, codes[..., j : j + 1].expand(*lead, 1)))
+        if self._all_narrow:
+            return parts[0]
+        return torch.cat(parts, dim=-1)[..., self._objective_order]
+
+    def _segment_log_probs(self, logits, codes):
+        """log-probabilities of ``codes`` (..., n narrow columns) under the
+        narrow columns' ``logits``, side by side: log-sum-exp per column by
+        scatter_reduce (the largest logit, for stability) and index_add."""
         lead, width = logits.shape[:-1], logits.shape[-1]
-        column = self._output_column
-        n_columns = self.n_features
-        with torch.no_grad():  # each column's largest logit, for stability
+        column = self._local_column
+        n_columns = self._narrow.numel()
+        with torch.no_grad():
             top = logits.new_full((*lead, n_columns), -torch.inf).scatter_reduce(
                 -1, column.expand(*lead, width), logits, "amax"
             )
         exp = (logits - top.index_select(-1, column)).exp()
         log_norm = logits.new_zeros((*lead, n_columns)).index_add(-1, column, exp).log() + top
-        chosen = (self._codes(x) + self._offsets).expand(*lead, n_columns)
+        chosen = (codes + self._narrow_offsets).expand(*lead, n_columns)
         return logits.gather(-1, chosen) - log_norm
 
     def encoder_input(self, x, mask=None):
