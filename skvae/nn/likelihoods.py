@@ -250,12 +250,12 @@ class Categorical(Likelihood):
     levels by its own log_softmax), in float32 also when the logits come
     in bfloat16 under mixed precision: a training step of a small network
     costs mostly per-operation overhead, and this takes a few operations
-    whatever the number of columns. The other methods
-    compute columns in groups, padded to the most levels in their group:
-    columns whose numbers of levels round up to the same power of two
-    share one, so padding at most doubles the work. (One padded block for
-    all columns made every column of a table with one column of thousands
-    of levels, such as flights' tail numbers, cost that many logits.)
+    whatever the number of columns. The other methods compute columns in
+    groups, padded to the most levels in their group: columns whose
+    numbers of levels round up to the same power of two share one, so
+    padding at most doubles the work. (One padded block for all columns
+    made every column of a table with one column of thousands of levels,
+    such as flights' tail numbers, cost that many logits.)
 
     Parameters
     ----------
