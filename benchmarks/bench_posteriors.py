@@ -150,8 +150,8 @@ def main():
             rows,
         )
     )
-    default_seeds = tuple(args.seeds) == SMALL_SEEDS
-    why_not = "quick, overridden or other seeds" if args.quick or overrides or not default_seeds else None
+    default_run = not (args.quick or overrides or tuple(args.seeds) != SMALL_SEEDS)
+    why_not = None if default_run else "quick, overridden or other seeds"
     publish("Posteriors and importance-weighted training (issue 16)", body, why_not)
 
 

@@ -302,13 +302,9 @@ class Categorical(Likelihood):
         output_order = sorted(range(len(positions)), key=positions.__getitem__)
         self.register_buffer("_column_order", torch.tensor(column_order), persistent=False)
         self.register_buffer("_output_order", torch.tensor(output_order), persistent=False)
-        # For the encoder's input and the training objective, which treat
-        # every column at once: each column's first output position and
-        # highest code. The objective's log-sum-exp runs by scatter and
-        # index-add over the outputs of the narrow columns (at most
-        # _SEGMENT_MAX_LEVELS levels), local_column giving the column of
-        # each; a wide column has its own log_softmax, faster than
-        # scattering thousands of outputs.
+        # The encoder's input and the objective (see the class docstring):
+        # each column's first output and highest code; the narrow columns,
+        # their outputs, offsets among those, and the column of each.
         self.register_buffer("_offsets", torch.tensor(offsets), persistent=False)
         self.register_buffer("_highest", torch.tensor(n_categories) - 1, persistent=False)
         narrow = [j for j, count in enumerate(n_categories) if count <= _SEGMENT_MAX_LEVELS]
@@ -316,7 +312,6 @@ class Categorical(Likelihood):
             (j, slice(offsets[j], offsets[j] + count))
             for j, count in enumerate(n_categories) if count > _SEGMENT_MAX_LEVELS
         ]
-        self._all_narrow = not self._wide
         narrow_offsets = [0, *itertools.accumulate(n_categories[j] for j in narrow)][:-1]
         self.register_buffer("_narrow", torch.tensor(narrow, dtype=torch.long), persistent=False)
         self.register_buffer(
@@ -393,13 +388,13 @@ class Categorical(Likelihood):
         lead = logits.shape[:-1]
         parts = []
         if self._narrow.numel():
-            narrow = logits if self._all_narrow else logits[..., self._narrow_outputs]
-            narrow_codes = codes if self._all_narrow else codes[..., self._narrow]
+            narrow = logits[..., self._narrow_outputs] if self._wide else logits
+            narrow_codes = codes[..., self._narrow] if self._wide else codes
             parts.append(self._segment_log_probs(narrow, narrow_codes))
         for j, outputs in self._wide:
             log_probs = torch.log_softmax(logits[..., outputs], dim=-1)
             parts.append(log_probs.gather(-1, codes[..., j : j + 1].expand(*lead, 1)))
-        if self._all_narrow:
+        if not self._wide:
             return parts[0]
         return torch.cat(parts, dim=-1)[..., self._objective_order]
 
@@ -423,9 +418,10 @@ class Categorical(Likelihood):
         """One-hot levels (zeros where ``mask`` is False), every column at
         once."""
         positions = self._codes(x) + self._offsets
-        ones = torch.ones_like(x) if mask is None else mask.to(x.dtype)
         one_hot = x.new_zeros((*x.shape[:-1], self.n_outputs))
-        return one_hot.scatter_(-1, positions, ones)
+        if mask is None:
+            return one_hot.scatter_(-1, positions, 1.0)
+        return one_hot.scatter_(-1, positions, mask.to(x.dtype))
 
     def mean(self, out):
         parts = [self._log_probs(out, g).argmax(dim=-1) for g in range(len(self._groups))]
