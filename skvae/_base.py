@@ -28,6 +28,7 @@ from .nn.train import (
     Schedule,
     StoppingRule,
     deferred_interrupts,
+    intra_op_threads,
     numpy_to_state,
     prepare_torch,
     run_epochs,
@@ -301,20 +302,23 @@ def shared_docstring(cls):
 # and on a busy one (another process, a parallel search) each operation
 # waits for the descheduled thread (4.1-5.3x the time of one beside a
 # single busy process; MNIST's networks, above the line, 0.82-0.85x quiet
-# and 2.5-2.7x busy; python3 dev.py bench threads).
+# and 2.5-2.7x busy; python3 dev.py bench threads). Inference batches
+# follow the same line: CPS1985's transform, sample and score take 0.83-0.90x
+# the time of one thread on two when quiet, 3.4-5.5x beside a busy process.
 _SINGLE_THREAD_MAX_WORK = 2**26
 
 
-def training_threads(module, rows_per_step, device):
-    """Most torch threads for training ``module`` with steps of
-    ``rows_per_step`` rows (latent draws included): 1 for small steps on a
-    CPU, None (torch's setting) otherwise."""
+def cpu_threads(module, rows, device):
+    """Most torch threads for passing ``rows`` rows at once (a training
+    step's or an inference batch's, latent draws included) through
+    ``module``: 1 for small work on a CPU, None (torch's setting)
+    otherwise."""
     if device.type != "cpu":
         return None
     work = multiply_adds_per_row(module)
     if work is None:
         return None  # a convolution of unknown geometry: leave it as set
-    return 1 if rows_per_step * work <= _SINGLE_THREAD_MAX_WORK else None
+    return 1 if rows * work <= _SINGLE_THREAD_MAX_WORK else None
 
 
 def multiply_adds_per_row(module):
@@ -896,7 +900,7 @@ class BaseVAE(BaseEstimator):
         device = next(module.parameters()).device
         rows = schedule.batch_size * module.decodes_per_row
         if schedule.threads is None:
-            schedule = replace(schedule, threads=training_threads(module, rows, device))
+            schedule = replace(schedule, threads=cpu_threads(module, rows, device))
         trainer = Trainer(
             module,
             learning_rate=schedule.learning_rate,
@@ -1027,7 +1031,7 @@ class BaseVAE(BaseEstimator):
         return build_module(self._config, params=self._params, device=device, dtype=dtype).eval()
 
     def _map_batches(
-        self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None, prepare=None
+        self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None, prepare=None, draws=1
     ):
         """Apply ``fn`` to row batches of ``arrays`` (as tensors on the
         device and in the dtype of ``module``, by default the inference
@@ -1036,12 +1040,17 @@ class BaseVAE(BaseEstimator):
         ``prepare``, when given, maps each batch of ``arrays`` to the arrays
         ``fn`` takes (e.g. scaling to model units), so that nothing the size
         of the whole input is ever materialised besides the output.
+        ``draws``: the latent draws ``fn`` decodes per row. Batches whose
+        work is small run on one CPU thread (:func:`cpu_threads`), as
+        training steps do: a second thread gains little there on a quiet
+        machine, and on a busy one every operation waits for it.
         """
         module = self._inference if module is None else module
         param = next(module.parameters())
         n = arrays[0].shape[0]
+        threads = cpu_threads(module, min(n, batch_size) * draws, param.device)
         output = None
-        with torch.inference_mode():
+        with torch.inference_mode(), intra_op_threads(threads):
             for start in range(0, n, batch_size):
                 batch = [a[start : start + batch_size] for a in arrays]
                 if prepare is not None:
@@ -1092,6 +1101,7 @@ class BaseVAE(BaseEstimator):
             *arrays,
             batch_size=rows,
             prepare=prepare,
+            draws=self.n_importance_samples,
         )
 
     # --------------------------------------------------------- persistence

@@ -855,6 +855,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             observed,
             batch_size=self._imputation_batch_size(k),
             module=module,
+            draws=k,
         )
 
     def _shrinkage(self, module):
@@ -935,7 +936,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 return module.impute(x, m, eps, generator=generator)
 
         filled = self._map_batches(
-            fn, rows, batch_size=per_batch, module=module,
+            fn, rows, batch_size=per_batch, module=module, draws=k,
             prepare=lambda index: (X_model[index], observed[index]),
         )
         if self.sample_posterior:

@@ -301,7 +301,7 @@ def test_small_conv_networks_train_on_one_thread():
     # little on one thread on a quiet machine (digits 8x8: 2 threads take
     # 0.82x the time) and gains much on a busy one (3.5x); MNIST's conv
     # network, like its dense one, keeps torch's setting.
-    from skvae._base import auto_batch_size, build_module, multiply_adds_per_row, training_threads
+    from skvae._base import auto_batch_size, build_module, cpu_threads, multiply_adds_per_row
 
     cpu = torch.device("cpu")
     threads = {}
@@ -312,5 +312,5 @@ def test_small_conv_networks_train_on_one_thread():
         module = build_module(model._config, seed=0)
         # The batches "auto" gives the network on thousands of images.
         rows = auto_batch_size(5000, multiply_adds_per_row(module))
-        threads[shape] = training_threads(module, rows, cpu)
+        threads[shape] = cpu_threads(module, rows, cpu)
     assert threads == {(8, 8): 1, (28, 28): None}

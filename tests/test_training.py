@@ -37,6 +37,38 @@ def test_intra_op_threads_only_lowers_and_restores():
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.skipif(torch.get_num_threads() < 2, reason="one thread already")
+def test_small_inference_runs_on_one_thread_and_large_on_all():
+    """Inference batches follow training's thread rule: a small network's
+    transform, score and sample run on one thread (a second one gains
+    nothing, and waits for a core at every operation on a busy machine),
+    work above the line keeps torch's setting, and the setting is the same
+    after as before."""
+    X = np.random.RandomState(0).standard_normal((200, 5))
+    model = VAETransformer(2, max_iter=2, random_state=0).fit(X)
+    before = torch.get_num_threads()
+
+    def threads(x, m=None):
+        return torch.full((x.shape[0], 1), torch.get_num_threads())
+
+    assert set(model._map_batches(threads, X).ravel()) == {1}
+    # Draws multiply the work: 10**7 decoded rows per batch is above the line.
+    assert set(model._map_batches(threads, X, draws=10**7).ravel()) == {before}
+    assert torch.get_num_threads() == before
+    # Every user-facing inference path goes through the rule.
+    seen = []
+    decode = model._inference.decode
+
+    def recording(z):
+        seen.append(torch.get_num_threads())
+        return decode(z)
+
+    model._inference.decode = recording
+    model.transform(X), model.score(X), model.sample(5), model.inverse_transform(X[:, :2])
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
 def _threads_seen(monkeypatch):
     seen = []
     original = Trainer.train_epoch
