@@ -27,7 +27,7 @@ timed). Parts (``--part``; default all, flights last):
   section's text); one repeat; ExtraTrees and KNN are not run (too slow).
   ``--flights-rows`` samples another number of rows (its own section).
   ``--quick`` samples 2,000 rows: there VAEImputer's small-table settings
-  (400 epochs of a 20-draw bound, 2,000 draws per row to impute, calibration
+  (250 epochs of a 20-draw bound, 2,000 draws per row to impute, calibration
   of the categories) meet a tailnum of ~1,300 levels, so this quick run
   costs far more per row than 50,000 rows do and takes many minutes.
 - ``reduce``: VAETransformer(k) against PCA(k) on MNIST-5k (k = 2, 10) and

@@ -128,7 +128,7 @@ for column in categorical:
 # would do: each column's mean, or its most frequent level. Missing cells
 # are ``pd.NA``, and the filled table keeps the nullable dtypes.
 #
-# The imputer's defaults for a table this small train for 400 epochs and
+# The imputer's defaults for a table this small train for 250 epochs and
 # impute with 2,000 importance draws per row; we take 100 epochs and 500
 # draws to keep the example quick.
 

@@ -66,6 +66,13 @@ _SMALL_SETTINGS = {
 # small tables better than two layers of "width" (python3 dev.py bench
 # imputation); larger tables have two layers of "width".
 _SMALL_HIDDEN = (256,)
+# Up to _SMALL rows, the epochs and step size of the "auto" schedule, whose
+# step size decays along half a cosine: as accurate as 400 epochs at a
+# constant 1e-3 (_SMALL_SETTINGS, where larger tables' settings start from)
+# in 0.6x the time (python3 dev.py bench imputation, seeds 0-2 and 3-5).
+# Larger tables keep a constant step size: the short schedules of large
+# tables imputed worse with the decay (10,000 rows: RMSE 0.418 -> 0.525).
+_SMALL_COSINE = {"epochs": 250, "learning_rate": 3e-3}
 # Fewest rows for which calibrate_categories does anything: each half of the
 # table trains a model.
 _MIN_CALIBRATION_ROWS = 20
@@ -82,12 +89,14 @@ def auto_schedule(n_samples):
     _SMALL rows), draws, epochs, batch size and learning rate for a table
     of ``n_samples`` rows.
 
-    Small tables get what imputes best; as tables grow, each row gets less
-    work (fewer draws, epochs and units, larger batches), since more rows
-    inform the model more than more passes over each: from _SMALL to _LARGE
-    rows the settings move geometrically to those of large tables, and
-    beyond, epochs shrink as 1 / sqrt(n_samples), so that the number of
-    gradient steps still grows and the cost stays linear in the rows.
+    Small tables get what imputes best, with a cosine decay of the step
+    size (``cosine``: True up to _SMALL rows); as tables grow, each row
+    gets less work (fewer draws, epochs and units, larger batches), since
+    more rows inform the model more than more passes over each: from
+    _SMALL to _LARGE rows the settings move geometrically to those of
+    large tables, and beyond, epochs shrink as 1 / sqrt(n_samples), so
+    that the number of gradient steps still grows and the cost stays
+    linear in the rows.
     """
     t = min(1.0, max(0.0, math.log(n_samples / _SMALL) / math.log(_LARGE / _SMALL)))
     settings = {
@@ -100,6 +109,9 @@ def auto_schedule(n_samples):
     settings["epochs"] = max(settings["epochs"], 3)
     small = n_samples <= _SMALL
     settings["hidden_layer_sizes"] = list(_SMALL_HIDDEN if small else [settings["width"]] * 2)
+    settings["cosine"] = small
+    if small:
+        settings.update(_SMALL_COSINE)
     return settings
 
 
@@ -128,9 +140,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
     nearest integer the dtype holds.
 
     Cost: the "auto" settings give small tables (up to 2,000 rows) what
-    imputes best, as in MIWAE: 400 epochs of a 20-draw bound on a network
-    with one hidden layer of 256 units (which imputes better than MIWAE's
-    deeper networks, in less time), and 2,000 draws per row to impute.
+    imputes best, as in MIWAE: a 20-draw bound on a network with one hidden
+    layer of 256 units (which imputes better than MIWAE's deeper networks,
+    in less time), trained for 250 epochs with a step size decaying from
+    3e-3 along half a cosine (as accurate as 400 epochs at a constant
+    1e-3, in 0.6x the time), and 2,000 draws per row to impute.
     Larger tables get less work per row, since more rows inform the model
     more than more passes over each: two hidden layers, of 128 units at
     2,000 rows, and from 2,000 to 10,000 rows the settings move
@@ -231,14 +245,18 @@ class VAEImputer(TransformerMixin, BaseVAE):
         Rows per Adam step. "auto": 64, up to 512 from 2,000 to 10,000 rows.
 
     learning_rate : float or "auto", default="auto"
-        Adam's step size. "auto": 1e-3, up to 4e-3 with the batch size.
+        Adam's step size (the first epoch's, with the cosine decay of
+        ``max_iter="auto"``). "auto": 3e-3 up to 2,000 rows; above, 1e-3,
+        up to 4e-3 with the batch size at 10,000 rows.
 
     max_iter : int or "auto", default="auto"
-        Number of epochs. "auto": 400, down to 24 from 2,000 to 10,000 rows,
-        then as 24 * sqrt(10,000 / n_samples) (at least 3); this schedule is
+        Number of epochs. "auto": 250 up to 2,000 rows, with the step size
+        decaying along half a cosine towards 0 over them; above, 400 at
+        2,000 rows, down to 24 at 10,000 rows, then as 24 * sqrt(10,000 /
+        n_samples) (at least 3), at a constant step size. This schedule is
         the method (as in MIWAE), and ending it raises no
-        ``ConvergenceWarning``. An int is a maximum: reaching it without
-        meeting the stopping criterion warns.
+        ``ConvergenceWarning``. An int is a maximum at a constant step
+        size: reaching it without meeting the stopping criterion warns.
 
     early_stopping : bool, default=False
         Hide half of the observed entries of ``validation_fraction`` of the
@@ -697,7 +715,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
         """Resolve the "auto" epochs, batch size and learning rate (the
         table's size decides them: ``work_per_row`` is not used). Without
         early stopping, "auto" epochs are a fixed schedule (as in MIWAE):
-        all are run, and ending them does not warn."""
+        all are run, with a cosine decay of the step size, and ending them
+        does not warn."""
         auto = self._auto
         batch_size = auto["batch_size"] if self.batch_size == "auto" else self.batch_size
         learning_rate = self.learning_rate
@@ -708,6 +727,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
             batch_size=min(batch_size, n_train),
             learning_rate=float(learning_rate),
             fixed_length=self.max_iter == "auto",
+            cosine=self.max_iter == "auto" and auto.get("cosine", False),
         )
 
     def _split(self, arrays, use_validation, seed):

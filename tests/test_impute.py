@@ -592,7 +592,12 @@ def test_imputation_error_is_squared_error_and_brier_score():
 def test_auto_schedule_gives_less_work_per_row_to_larger_tables():
     small, mid, large, huge = (auto_schedule(n) for n in (500, 4000, 10_000, 100_000))
     assert small == auto_schedule(2000)
-    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 400)
+    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 250)
+    assert small["learning_rate"] == 3e-3 and small["cosine"]
+    # Above 2,000 rows, a constant step size from 400 epochs at 1e-3.
+    above = auto_schedule(2001)
+    assert not above["cosine"] and above["epochs"] == 400 and above["learning_rate"] > 1e-3
+    assert not large["cosine"] and not mid["cosine"]
     assert (large["width"], large["draws"], large["epochs"], large["batch_size"]) == (64, 1, 24, 512)
     for key in ("width", "draws", "samples", "epochs"):
         assert small[key] >= mid[key] >= large[key] >= huge[key]
@@ -612,7 +617,7 @@ def test_auto_epochs_are_a_schedule_not_a_limit():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         est = VAEImputer(**tiny).fit(X)
-    # 20 rows: the auto schedule is 400 epochs, all run, with no warning.
-    assert est.n_iter_ == 400
+    # 20 rows: the auto schedule is 250 epochs, all run, with no warning.
+    assert est.n_iter_ == 250
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
         VAEImputer(max_iter=3, **tiny).fit(X)

@@ -69,6 +69,39 @@ def test_small_inference_runs_on_one_thread_and_large_on_all():
     assert torch.get_num_threads() == before
 
 
+def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
+    """A cosine schedule runs epoch e of E at lr * (1 + cos(pi * e / E)) / 2:
+    the full step size first, half of it midway, near 0 at the end; a
+    divergence's tenfold cut applies to the decayed rates that follow."""
+    schedule = Schedule(max_epochs=4, batch_size=8, learning_rate=0.01, cosine=True)
+    rates = [schedule.epoch_learning_rate(0.01, e) for e in range(4)]
+    assert rates == pytest.approx([0.01, 0.01 * (1 + math.cos(math.pi / 4)) / 2, 0.005,
+                                   0.01 * (1 + math.cos(3 * math.pi / 4)) / 2])
+    assert Schedule(4, 8, 0.01).epoch_learning_rate(0.01, 3) == 0.01
+    seen = []
+    original = Trainer.train_epoch
+
+    def recording(self, *args, **kwargs):
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    X = np.random.RandomState(0).standard_normal((40, 3))
+    X[X > 1.5] = np.nan
+    VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
+               random_state=0).fit(X)
+    assert len(seen) == 250
+    auto = Schedule(250, 40, 3e-3, cosine=True)
+    assert seen == pytest.approx([auto.epoch_learning_rate(3e-3, e) for e in range(250)])
+    # An explicit max_iter is a maximum at a constant step size.
+    seen.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
+                   max_iter=5, random_state=0).fit(X)
+    assert seen == [3e-3] * 5
+
+
 def _threads_seen(monkeypatch):
     seen = []
     original = Trainer.train_epoch

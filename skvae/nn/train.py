@@ -286,6 +286,9 @@ class Trainer:
         self._fused_state = None
 
 
+_thread_controller = None
+
+
 @contextlib.contextmanager
 def intra_op_threads(n_threads):
     """Run the block with at most ``n_threads`` torch CPU threads (never
@@ -295,13 +298,18 @@ def intra_op_threads(n_threads):
     does: ``torch.set_num_threads`` would also pin the thread count of the
     math libraries inside torch, which then ignore later OpenMP limits
     (and results computed under them would change in their last bits).
+    One controller serves every call: building one scans the process's
+    libraries (about a millisecond, as long as a small inference call).
     """
+    global _thread_controller
     if n_threads is None or n_threads >= torch.get_num_threads():
         yield
         return
-    from threadpoolctl import threadpool_limits
+    if _thread_controller is None:
+        from threadpoolctl import ThreadpoolController
 
-    with threadpool_limits(limits=max(1, int(n_threads)), user_api="openmp"):
+        _thread_controller = ThreadpoolController()
+    with _thread_controller.limit(limits=max(1, int(n_threads)), user_api="openmp"):
         yield
 
 
@@ -326,6 +334,11 @@ class Schedule:
         Most torch CPU threads while training (None: as set). Small networks
         lose little on one thread on a quiet machine and gain much on a
         busy one, where a second thread waits for a core at every operation.
+    cosine : bool, default=False
+        The step size decays along half a cosine, from ``learning_rate`` in
+        the first epoch towards 0 after the last: epoch ``e`` (from 0) of
+        ``max_epochs`` runs at ``learning_rate * (1 + cos(pi * e /
+        max_epochs)) / 2``.
     """
 
     max_epochs: int
@@ -333,6 +346,14 @@ class Schedule:
     learning_rate: float
     fixed_length: bool = False
     threads: int = None
+    cosine: bool = False
+
+    def epoch_learning_rate(self, base, epoch):
+        """The step size of epoch ``epoch`` (from 0) of this schedule, for
+        a base step size ``base``."""
+        if not self.cosine:
+            return base
+        return base * (1 + math.cos(math.pi * epoch / self.max_epochs)) / 2
 
 
 class StoppingRule:
@@ -436,6 +457,10 @@ def run_epochs(
             while outcome.epochs < schedule.max_epochs:
                 epoch_start = time.perf_counter()
                 epoch = first_epoch + outcome.epochs
+                if schedule.cosine:
+                    trainer.reset_learning_rate(
+                        schedule.epoch_learning_rate(learning_rate, outcome.epochs)
+                    )
                 targets = (capacity(epoch), capacity(epoch + 1)) if capacity else ()
                 loss = trainer.train_epoch(
                     train, kl_weight(epoch), kl_weight(epoch + 1), *targets
