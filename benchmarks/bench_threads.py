@@ -175,15 +175,22 @@ def ratio_cells(q1, q2, b1, b2, digits):
             f"{b1:.{digits}f}", f"{b2:.{digits}f}", f"**{b2 / b1:.1f}x**"]
 
 
+def measure_all(cases, measure, repeats, show):
+    """``measure(case, threads, busy)`` for every case and setting, in
+    ``repeats`` alternating rounds: {(case, threads, busy): [results]}."""
+    results = {(c, t, b): [] for c in cases for t, b in SETTINGS}
+    for _ in range(repeats):
+        for case in cases:
+            for threads, busy in SETTINGS:
+                out = measure(case, threads, busy)
+                results[case, threads, busy].append(out)
+                print(case, f"threads={threads}", "busy" if busy else "quiet", show(out), flush=True)
+    return results
+
+
 def training_part(args, repeats):
     cases = {label: case for label, case in CASES.items() if case in (args.cases or EPOCHS)}
-    seconds = {(c, t, b): [] for c in cases.values() for t, b in SETTINGS}
-    for _ in range(repeats):
-        for case in cases.values():
-            for threads, busy in SETTINGS:
-                s = time_fit(case, threads, busy)
-                seconds[case, threads, busy].append(s)
-                print(case, f"threads={threads}", "busy" if busy else "quiet", f"{s:.3f} s/epoch", flush=True)
+    seconds = measure_all(cases.values(), time_fit, repeats, lambda s: f"{s:.3f} s/epoch")
     med = {key: statistics.median(v) for key, v in seconds.items()}
     rows = [[label, *ratio_cells(*(med[case, t, b] for t, b in SETTINGS), 3)]
             for label, case in cases.items()]
@@ -196,15 +203,10 @@ def training_part(args, repeats):
 
 
 def inference_part(repeats):
-    ms = {(c, t, b): [] for c in INFERENCE_CASES.values() for t, b in SETTINGS}
-    for _ in range(repeats):
-        for case in INFERENCE_CASES.values():
-            for threads, busy in SETTINGS:
-                out = time_inference(case, threads, busy)
-                ms[case, threads, busy].append(out)
-                print(case, f"threads={threads}", "busy" if busy else "quiet",
-                      {k: v if k == "picked" else round(v, 2) for k, v in out.items()},
-                      flush=True)
+    ms = measure_all(
+        INFERENCE_CASES.values(), time_inference, repeats,
+        lambda out: {k: v if k == "picked" else round(v, 2) for k, v in out.items()},
+    )
     rows = []
     for label, case in INFERENCE_CASES.items():
         for call in INFERENCE_CALLS:
