@@ -41,7 +41,7 @@ def test_intra_op_threads_only_lowers_and_restores():
 def test_small_inference_runs_on_one_thread_and_large_on_all():
     """Inference batches follow training's thread rule: a small network's
     transform, score and sample run on one thread (a second one gains
-    nothing, and waits for a core at every operation on a busy machine),
+    little, and waits for a core at every operation on a busy machine),
     work above the line keeps torch's setting, and the setting is the same
     after as before."""
     X = np.random.RandomState(0).standard_normal((200, 5))
@@ -100,6 +100,26 @@ def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
         VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
                    max_iter=5, random_state=0).fit(X)
     assert seen == [3e-3] * 5
+    # A non-finite epoch: its weights are dropped, and the decay goes on
+    # from a tenth of the step size, at the same epoch.
+    seen.clear()
+    failed = []
+
+    def failing(self, *args, **kwargs):
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        loss = original(self, *args, **kwargs)
+        if len(seen) == 3 and not failed:
+            failed.append(True)
+            return float("nan")
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_epoch", failing)
+    with pytest.warns(RuntimeWarning, match="non-finite in epoch 3"):
+        VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
+                   random_state=0).fit(X)
+    assert len(seen) == 251
+    assert seen[:3] == pytest.approx([auto.epoch_learning_rate(3e-3, e) for e in range(3)])
+    assert seen[3:] == pytest.approx([auto.epoch_learning_rate(3e-4, e) for e in range(2, 250)])
 
 
 def _threads_seen(monkeypatch):
