@@ -13,7 +13,9 @@ forward and backward passes multiply:
 
 Each product C = A @ B is timed as torch computes it (``a @ b``), as the
 transpose of the swapped product (``(b.T @ a.T).T``, the same numbers in
-another memory order: the kernel sees the narrow dimension as rows), in
+another memory order: the kernel sees the narrow dimension as rows), with
+``b`` padded with zero columns to 16 when it has fewer (what skvae's
+``Linear`` does, then keeps the first columns of the result), in
 bfloat16 (what ``training_precision="auto"`` picks on CPUs with native
 bfloat16), and with numpy (its own BLAS). Microseconds: the median of 7
 repeats of 200 calls. Writes its section of benchmarks/RESULTS.md.
@@ -65,17 +67,22 @@ def main():
         a16, b16 = a.bfloat16(), b.bfloat16()
         plain = microseconds(lambda: a @ b)
         swapped = microseconds(lambda: (b_t @ a_t).T)
+        b_padded = torch.nn.functional.pad(b, (0, max(0, 16 - n)))
+        padded = microseconds(lambda: (a @ b_padded)[:, :n].contiguous())
         rows.append([
             f"({m}, {k}) x ({k}, {n})",
             f"{plain:.0f}",
             f"{swapped:.0f}",
             f"{plain / swapped:.1f}x",
+            f"{padded:.0f}",
+            f"{plain / padded:.1f}x",
             f"{microseconds(lambda: a16 @ b16):.0f}",
             f"{microseconds(lambda: a_np @ b_np):.0f}",
         ])
     table = markdown_table(
         ["product", "torch float32 a @ b (us)", "torch float32 (b.T @ a.T).T (us)",
-         "plain / swapped", "torch bfloat16 a @ b (us)", "numpy float32 (us)"],
+         "plain / swapped", "torch float32, b padded to 16 columns (us)", "plain / padded",
+         "torch bfloat16 a @ b (us)", "numpy float32 (us)"],
         rows,
     )
     body = (
@@ -84,7 +91,9 @@ def main():
         "concrete (1,280 decoded rows: 64 rows x 20 draws; 8 latent components, 256 "
         "hidden units, 9 columns), timed as torch computes `a @ b`, as the transpose of the "
         "swapped product `(b.T @ a.T).T` (the same numbers; the kernel sees the narrow "
-        "dimension as rows), in bfloat16, and in numpy. Microseconds, median of "
+        "dimension as rows), with `b` padded with zero columns to 16 (what skvae's `Linear` "
+        "layer does for narrow products; the padded product is sliced back, contiguous), "
+        "in bfloat16, and in numpy. Microseconds, median of "
         f"{REPEATS} repeats of {CALLS} calls.\n\n{table}"
     )
     print(body)

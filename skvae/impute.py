@@ -44,10 +44,12 @@ from ._table import (
 from .nn.train import Schedule
 
 # Values per batch when imputing: rows x importance draws x the widest
-# layer (at least 128 wide), which bounds the memory of each tensor at 64 MB
+# layer (at least 128 wide), which bounds the memory of each tensor at 8 MB
 # in single precision whatever the number of levels of the categorical
-# columns (the decoder outputs one logit per level).
-_IMPUTE_VALUES_PER_BATCH = 2**17 * 128
+# columns (the decoder outputs one logit per level). With batches this
+# small, imputation took 0.4-0.7x the time it took with batches of 2**24
+# values, the earlier default (python3 dev.py bench layout --part batches).
+_IMPUTE_VALUES_PER_BATCH = 2**21
 _MIN_LAYER_WIDTH = 128
 # A categorical column looks like an identifier (and is warned about at
 # fit) when it has more than _ID_MIN_LEVELS levels and more levels than

@@ -33,11 +33,57 @@ def full_precision(t):
     return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
+# On the CPU, torch's MKL float32 kernels take 2-4x longer for a matrix
+# product whose result has fewer than _NARROW columns than for the same
+# product padded with zeros to _NARROW columns (python3 dev.py bench gemm;
+# bench layout for whole fits). A dense layer with fewer than _NARROW
+# inputs or outputs applied to at least _TALL rows therefore computes with
+# its weight (and input) padded with zeros: the output layer of a decoder
+# of a few columns (its output and weight gradient) and the first layer of
+# a decoder of a few latent components (its input gradient), e.g. in an
+# imputer's training step of 64 rows x 20 draws. The padding adds exact
+# zeros, and the products stay the plain ones, whose results do not depend
+# on the number of threads.
+_NARROW, _TALL = 16, 256
+
+
+class Linear(nn.Linear):
+    """:class:`torch.nn.Linear` (the same parameters, initialisation and
+    state dict) that pads narrow float32 products on the CPU to _NARROW
+    columns, where MKL computes them faster (see _NARROW). Everything else
+    (other dtypes and devices, autocast, wide or short products) is
+    :func:`torch.nn.functional.linear` unchanged."""
+
+    def forward(self, x):
+        pad_in = max(0, _NARROW - self.in_features)
+        pad_out = max(0, _NARROW - self.out_features)
+        if (
+            not (pad_in or pad_out)
+            or x.numel() < _TALL * self.in_features
+            or x.dtype != torch.float32
+            or self.weight.dtype != torch.float32
+            or x.device.type != "cpu"
+            or torch.is_autocast_enabled("cpu")
+        ):
+            return super().forward(x)
+        weight, bias = self.weight, self.bias
+        if pad_in:
+            x = nn.functional.pad(x, (0, pad_in))
+            weight = nn.functional.pad(weight, (0, pad_in))
+        if pad_out:
+            weight = nn.functional.pad(weight, (0, 0, 0, pad_out))
+            bias = None if bias is None else nn.functional.pad(bias, (0, pad_out))
+        output = nn.functional.linear(x, weight, bias)
+        # Contiguous, as F.linear's output: elementwise work downstream is
+        # slower on a strided slice.
+        return output[..., : self.out_features].contiguous() if pad_out else output
+
+
 def _mlp(sizes, activation, final_activation):
     """Linear layers through ``sizes`` with ``activation`` between them."""
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(Linear(n_in, n_out))
         if final_activation or i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
@@ -63,7 +109,7 @@ class DenseEncoder(nn.Module):
         sizes = [n_features, *hidden_layer_sizes]
         self.body = _mlp(sizes, activation, final_activation=True)
         # One head for both moments: a single matrix product instead of two.
-        self.head = nn.Linear(sizes[-1], 2 * n_components)
+        self.head = Linear(sizes[-1], 2 * n_components)
 
     def forward(self, x):
         mean, log_var = full_precision(self.head(self.body(x))).chunk(2, dim=-1)
@@ -168,7 +214,7 @@ class ConvEncoder(nn.Module):
         h, w = geometry[-1]
         sizes = [c_in * h * w, *hidden_layer_sizes]
         self.body = _mlp(sizes, activation, final_activation=True)
-        self.head = nn.Linear(sizes[-1], 2 * n_components)
+        self.head = Linear(sizes[-1], 2 * n_components)
 
     @property
     def multiply_adds(self):

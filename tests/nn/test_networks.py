@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from skvae.nn import networks
 from skvae.nn.networks import (
     ConvDecoder,
     ConvEncoder,
@@ -169,3 +170,81 @@ def test_outputs_are_full_precision_under_autocast_and_keep_float64(network):
     encoder, decoder = encoder.double(), decoder.double()
     mean, log_var = encoder(x.double())
     assert mean.dtype == log_var.dtype == decoder(mean).dtype == torch.float64
+
+
+def spy_on_linear(monkeypatch):
+    """The weight shapes torch's F.linear receives (the padded ones)."""
+    shapes = []
+    linear = torch.nn.functional.linear
+    monkeypatch.setattr(
+        torch.nn.functional, "linear",
+        lambda x, weight, bias=None: shapes.append(tuple(weight.shape)) or linear(x, weight, bias),
+    )
+    return shapes
+
+
+@pytest.mark.parametrize(
+    "lead, n_in, n_out, bias, padded",
+    [
+        ((1280,), 256, 9, True, (16, 256)),
+        ((20, 64), 8, 256, True, (256, 16)),
+        ((300,), 12, 5, False, (16, 16)),
+    ],
+)
+def test_linear_padded_products_match_torch_linear(monkeypatch, lead, n_in, n_out, bias, padded):
+    """skvae's Linear computes what torch.nn.Linear does, values and
+    gradients, with its narrow products padded with zeros, on 2-d and 3-d
+    inputs, with and without a bias."""
+    generator = torch.Generator().manual_seed(0)
+    layer = networks.Linear(n_in, n_out, bias=bias)
+    reference = torch.nn.Linear(n_in, n_out, bias=bias)
+    init_parameters(layer, generator)
+    reference.load_state_dict(layer.state_dict())
+    x = torch.randn(*lead, n_in, generator=generator)
+    grad = torch.randn(*lead, n_out, generator=generator)
+    outputs, grads = [], []
+    shapes = spy_on_linear(monkeypatch)
+    for module in (layer, reference):
+        x_ = x.clone().requires_grad_()
+        out = module(x_)
+        out.backward(grad)
+        outputs.append(out)
+        grads.append([x_.grad, *(p.grad for p in module.parameters())])
+    assert shapes == [padded, (n_out, n_in)]
+    assert outputs[0].shape == (*lead, n_out) and outputs[0].is_contiguous()
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(*grads):
+        assert mine.shape == theirs.shape
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-4)
+
+
+def test_linear_is_torch_linear_elsewhere(monkeypatch):
+    """Where padding gains nothing (wide or short products, float64,
+    autocast) the layer is torch.nn.Linear's forward, and it is always a
+    torch.nn.Linear with the same state dict keys."""
+    layer = networks.Linear(256, 9)
+    assert isinstance(layer, torch.nn.Linear)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    shapes = spy_on_linear(monkeypatch)
+    layer.double()(torch.randn(1280, 256, dtype=torch.float64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        layer.float()(torch.randn(1280, 256))
+    layer(torch.randn(255, 256))  # too short
+    networks.Linear(16, 16)(torch.randn(1280, 16))  # wide enough
+    assert shapes == [(9, 256), (9, 256), (9, 256), (16, 16)]
+
+
+def test_linear_results_do_not_depend_on_the_number_of_threads():
+    generator = torch.Generator().manual_seed(0)
+    layer = networks.Linear(256, 9)
+    x = torch.randn(4000, 256, generator=generator)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n_threads in (1, 2, 3):
+            torch.set_num_threads(n_threads)
+            results.append(layer(x))
+    finally:
+        torch.set_num_threads(threads)
+    for result in results[1:]:
+        assert torch.equal(result, results[0])
