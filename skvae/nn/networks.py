@@ -38,12 +38,12 @@ def full_precision(t):
 # product padded with zeros to _NARROW columns (python3 dev.py bench gemm;
 # bench layout for whole fits). A dense layer with fewer than _NARROW
 # inputs or outputs applied to at least _TALL rows therefore computes with
-# its weight (and input) padded with zeros: the output layer of a decoder
-# of a few columns (its output and weight gradient) and the first layer of
-# a decoder of a few latent components (its input gradient), e.g. in an
-# imputer's training step of 64 rows x 20 draws. The padding adds exact
-# zeros, and the products stay the plain ones, whose results do not depend
-# on the number of threads.
+# its weight (and input, when gradients are computed) padded with zeros:
+# the output layer of a decoder of a few columns (its output and weight
+# gradient) and the first layer of a decoder of a few latent components
+# (its gradients), e.g. in an imputer's training step of 64 rows x 20
+# draws. The padding adds exact zeros, and the products stay the plain
+# ones, whose results do not depend on the number of threads.
 _NARROW, _TALL = 16, 256
 
 
@@ -55,7 +55,10 @@ class Linear(nn.Linear):
     :func:`torch.nn.functional.linear` unchanged."""
 
     def forward(self, x):
-        pad_in = max(0, _NARROW - self.in_features)
+        # Padding the input pays only in the backward pass (the input's
+        # and the weight's gradients are the narrow products).
+        backward = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        pad_in = max(0, _NARROW - self.in_features) if backward else 0
         pad_out = max(0, _NARROW - self.out_features)
         if (
             not (pad_in or pad_out)

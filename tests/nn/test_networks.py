@@ -220,7 +220,7 @@ def test_linear_padded_products_match_torch_linear(monkeypatch, lead, n_in, n_ou
 
 def test_linear_is_torch_linear_elsewhere(monkeypatch):
     """Where padding gains nothing (wide or short products, float64,
-    autocast) the layer is torch.nn.Linear's forward, and it is always a
+    autocast, a narrow input without gradients) the layer is torch.nn.Linear's forward, and it is always a
     torch.nn.Linear with the same state dict keys."""
     layer = networks.Linear(256, 9)
     assert isinstance(layer, torch.nn.Linear)
@@ -231,7 +231,9 @@ def test_linear_is_torch_linear_elsewhere(monkeypatch):
         layer.float()(torch.randn(1280, 256))
     layer(torch.randn(255, 256))  # too short
     networks.Linear(16, 16)(torch.randn(1280, 16))  # wide enough
-    assert shapes == [(9, 256), (9, 256), (9, 256), (16, 16)]
+    with torch.no_grad():  # a narrow input costs nothing without gradients
+        networks.Linear(8, 256)(torch.randn(1280, 8))
+    assert shapes == [(9, 256), (9, 256), (9, 256), (16, 16), (256, 8)]
 
 
 def test_linear_results_do_not_depend_on_the_number_of_threads():
