@@ -27,7 +27,6 @@ ISLR/Credit (30% removed, mixed), bench_imputation's synthetic table of
 
 import argparse
 import statistics
-import time
 import warnings
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch
 
 import skvae.impute as impute_module
 from _common import markdown_table, publish
+from bench_fit_time import alternate, rmse_of
 from bench_imputation import load_credit, load_numeric, remove_cells, synthetic
 from skvae import VAEImputer
 from skvae.nn import networks
@@ -77,26 +77,30 @@ def numeric_values(out):
     return np.asarray(out, dtype=float)
 
 
+def fit_with(forward, X):
+    """A ``VAEImputer(max_iter=100)`` fitted on ``X`` with ``forward`` as
+    skvae's ``Linear.forward`` (restored after)."""
+    networks.Linear.forward = forward
+    try:
+        return VAEImputer(max_iter=100, random_state=0).fit(X)
+    finally:
+        networks.Linear.forward = PADDED_FORWARD
+
+
 def products_part(cases, repeats):
     rows = []
     for name, (X, complete, removed) in cases.items():
-        times = {"torch.nn.Linear": [], "padded": []}
-        outputs = {}
-        for _ in range(repeats):
-            for label, forward in [
-                ("torch.nn.Linear", torch.nn.Linear.forward), ("padded", PADDED_FORWARD)
-            ]:
-                networks.Linear.forward = forward
-                model = VAEImputer(max_iter=100, random_state=0)
-                start = time.perf_counter()
-                model.fit(X)
-                times[label].append(time.perf_counter() - start)
-                networks.Linear.forward = PADDED_FORWARD
-                outputs[label] = numeric_values(model.transform(X))
+        models, times = alternate(
+            {
+                "torch.nn.Linear": lambda: fit_with(torch.nn.Linear.forward, X),
+                "padded": lambda: fit_with(PADDED_FORWARD, X),
+            },
+            repeats,
+        )
         plain, padded = (statistics.median(times[k]) for k in ("torch.nn.Linear", "padded"))
         rmse = {
-            label: np.sqrt(np.mean((out[removed] - complete[removed]) ** 2))
-            for label, out in outputs.items()
+            label: rmse_of(numeric_values(model.transform(X)), complete, removed)
+            for label, model in models.items()
         }
         rows.append([
             name, f"{plain:.2f}", f"{padded:.2f}", f"**{padded / plain:.2f}x**",
@@ -118,20 +122,23 @@ def products_part(cases, repeats):
     )
 
 
+def transform_with(model, X, values):
+    """``model.transform(X)``'s numbers, in batches of ``values`` values."""
+    impute_module._IMPUTE_VALUES_PER_BATCH = values
+    return numeric_values(model.transform(X))
+
+
 def batches_part(cases, repeats):
     rows = []
     default = impute_module._IMPUTE_VALUES_PER_BATCH
     for name, (X, _, _) in cases.items():
         model = VAEImputer(max_iter=20, random_state=0).fit(X)
-        times, outputs = {}, {}
-        for _ in range(repeats):
-            for values in BATCH_VALUES:
-                impute_module._IMPUTE_VALUES_PER_BATCH = values
-                start = time.perf_counter()
-                out = model.transform(X)
-                times.setdefault(values, []).append(time.perf_counter() - start)
-                outputs[values] = numeric_values(out)
-        impute_module._IMPUTE_VALUES_PER_BATCH = default
+        try:
+            outputs, times = alternate(
+                {v: lambda v=v: transform_with(model, X, v) for v in BATCH_VALUES}, repeats
+            )
+        finally:
+            impute_module._IMPUTE_VALUES_PER_BATCH = default
         largest = BATCH_VALUES[-1]
         median = {v: statistics.median(t) for v, t in times.items()}
         difference = max(np.abs(outputs[v] - outputs[largest]).max() for v in BATCH_VALUES)
