@@ -1,9 +1,11 @@
-"""Trainer's direct fused-Adam step: the same numbers as optimizer.step()."""
+"""Trainer's direct fused-Adam step: the same numbers as optimizer.step();
+and its flush of tiny Adam moments, which changes no weight."""
 
 import numpy as np
 import pytest
 import torch
 
+from skvae.nn import train as train_module
 from skvae.nn.train import Trainer
 
 
@@ -85,3 +87,40 @@ def test_learning_rate_changes_reach_the_direct_step():
     assert a.train_epoch(data) == b.train_epoch(data)
     for p, q in zip(a.module.parameters(), b.module.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def subnormal_moments(trainer):
+    tiny = torch.finfo(torch.float32).tiny
+    return sum(
+        int(((state[key] != 0) & (state[key].abs() < tiny)).sum())
+        for state in trainer.optimizer.state.values()
+        for key in ("exp_avg", "exp_avg_sq")
+    )
+
+
+def train_with_a_vanishing_input():
+    """Steps over rows whose first column is nonzero for the first epoch
+    only: from then on, the weights it multiplies get zero gradients and
+    their first moments decay by 0.9 a step, far into float32's
+    subnormal range in 1,000 steps."""
+    module = Toy()
+    trainer = Trainer(module, learning_rate=0.01, batch_size=1, seed=0)
+    data = torch.randn(100, 5, generator=torch.Generator().manual_seed(1))
+    losses = [trainer.train_epoch((data,))]
+    data[:, 0] = 0.0
+    losses += [trainer.train_epoch((data,)) for _ in range(10)]
+    return losses, [p.detach().clone() for p in module.parameters()], trainer
+
+
+def test_tiny_moments_are_flushed_without_changing_the_fit(monkeypatch):
+    flushed = train_with_a_vanishing_input()
+    monkeypatch.setattr(train_module, "_FLUSH_STEPS", 10**9)
+    kept = train_with_a_vanishing_input()
+    # Without the flush, the moments of the first input's weights (8 of
+    # them) become subnormal; with it, none.
+    assert subnormal_moments(kept[2]) >= 8
+    assert subnormal_moments(flushed[2]) == 0
+    # The same fit, bit for bit.
+    assert flushed[0] == kept[0]
+    for a, b in zip(flushed[1], kept[1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
