@@ -41,6 +41,17 @@ def _dropout(t, rate, generator):
     return t * keep / (1 - rate)
 
 
+def _rows(t, index):
+    """``t[index]`` for an integer tensor ``index`` of any shape, by
+    index_select: its gradient is summed by index_add, in a fixed order,
+    where ``t[index]``'s is summed by index_put_, which on the CPU adds
+    large gradients with atomic additions in parallel: when an index
+    repeats (every unlabeled row, and each class's label offset, which
+    sums the gradients of all of that class's pairs), the order of the
+    additions, and so the last bits of the fit, changed from run to run."""
+    return t.index_select(0, index.reshape(-1)).reshape(*index.shape, *t.shape[1:])
+
+
 class _Twice(nn.Module):
     """Stand-in for an encoder's head: ``h -> concat(h, h)``."""
 
@@ -200,8 +211,8 @@ class M2(nn.Module):
         """q(z | x, y), a :class:`~skvae.nn.posteriors.DiagonalGaussian`,
         for rows ``h`` and labels ``labels`` (index tensors broadcasting
         against ``h``'s rows)."""
-        stats = full_precision(self.latent_head(h)) + self.latent_label.weight.t()[labels]
-        return DiagonalGaussian.from_stats(stats)
+        offsets = _rows(self.latent_label.weight.t(), labels)
+        return DiagonalGaussian.from_stats(full_precision(self.latent_head(h)) + offsets)
 
     def encode(self, x, labels):
         """Mean and log-variance of q(z | x, y) for the given labels."""
@@ -267,9 +278,12 @@ class M2(nn.Module):
             starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
             offsets = torch.arange(rows.shape[0], device=x.device) - starts
             classes = torch.where(labeled[rows], y[rows], offsets)
-            pair_loss = self._pair_loss(h[rows], x[rows], classes, eps[rows, classes], kl_weight)
+            pairs = rows * k + classes
+            pair_loss = self._pair_loss(
+                _rows(h, rows), x[rows], classes, _rows(eps.reshape(n * k, -1), pairs), kl_weight
+            )
             # Labeled pairs count fully, unlabeled ones by q(y | x).
-            weight = torch.where(labeled[rows], 1.0, log_q[rows, classes].exp())
+            weight = torch.where(labeled[rows], 1.0, _rows(log_q.reshape(-1), pairs).exp())
             loss = torch.zeros(n, device=x.device, dtype=pair_loss.dtype)
             loss = loss.index_add(0, rows, weight * pair_loss)
         label_kl = (log_q.exp() * (log_q + math.log(k))).sum(dim=-1)
