@@ -94,10 +94,11 @@ _torch_ready = False
 # 0, such as MNIST's border pixels; a unit that never fires) decays by
 # beta1 = 0.9 a step and reaches float32's subnormal range (below 1.2e-38)
 # after a few hundred steps, where the CPU's arithmetic is many times
-# slower: VAEClassifier on MNIST-5k (protocol 3) ends its fit with 373,017
-# subnormal moments and fits in 0.70x the time with the flush (python3
-# dev.py bench subnormal; ad hoc profile: its Adam step took 3.8 ms instead
-# of 0.4 ms from the eighth epoch on). A moment below 1e-30
+# slower: VAEClassifier on MNIST-5k (protocol 3) ends its fit with 349,400
+# subnormal moments and fits in 0.80x the time with the flush (0.70x with
+# its earlier steps of 64 rows; python3 dev.py bench subnormal; ad hoc
+# profile: its Adam step took 3.8 ms instead of 0.4 ms from the eighth
+# epoch on). A moment below 1e-30
 # moves its weight by at most lr * 1e-21 (bias correction included, over
 # Adam's eps of 1e-8), which changes no float32 weight of magnitude above
 # about lr * 1e-14; a second moment below 1e-36 adds at most 3.2e-17 to the
