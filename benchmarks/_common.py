@@ -59,6 +59,12 @@ def median_time(fn, repeats=3):
     return statistics.median(times)
 
 
+def same_fit(a, b):
+    """Whether two fits, each given as (an output array, its epochs), are
+    the same bit for bit."""
+    return np.array_equal(a[0], b[0]) and a[1] == b[1]
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

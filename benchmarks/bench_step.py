@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from _common import load_digits_unit, markdown_table, publish
+from _common import load_digits_unit, markdown_table, publish, same_fit
 from bench_imputation import load_numeric, remove_cells
 from bench_synthesis import load_table
 from skvae import VAEImputer, VAETransformer
@@ -78,10 +78,7 @@ def main():
                 times[label].append(time.perf_counter() - start)
                 outputs[label] = (model.transform(X), model.n_iter_)
         train_module.Trainer._step = DIRECT_STEP
-        same = (
-            np.array_equal(outputs["direct"][0], outputs["optimizer.step()"][0])
-            and outputs["direct"][1] == outputs["optimizer.step()"][1]
-        )
+        same = same_fit(outputs["direct"], outputs["optimizer.step()"])
         slow, fast = (statistics.median(times[k]) for k in ("optimizer.step()", "direct"))
         rows.append([
             name, outputs["direct"][1], f"{slow:.2f}", f"{fast:.2f}", f"**{fast / slow:.2f}x**",

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from _common import load_digits_unit, load_mnist, markdown_table, publish
+from _common import load_digits_unit, load_mnist, markdown_table, publish, same_fit
 from bench_imputation import load_numeric, remove_cells
 from bench_semisupervised import partly_labeled
 from skvae import VAEClassifier, VAEImputer, VAETransformer
@@ -120,10 +120,7 @@ def main():
                     outputs[label] = (getattr(model, output)(data[0]), model.n_iter_)
                     if label == "no flush":
                         subnormal = sum(subnormal_moments(t) for t in trainers)
-            same = (
-                np.array_equal(outputs["flush"][0], outputs["no flush"][0])
-                and outputs["flush"][1] == outputs["no flush"][1]
-            )
+            same = same_fit(outputs["flush"], outputs["no flush"])
             slow, fast = (statistics.median(times[k]) for k in ("no flush", "flush"))
             rows.append([
                 name, outputs["flush"][1], f"{subnormal:,}", f"{slow:.2f}", f"{fast:.2f}",
