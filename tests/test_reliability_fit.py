@@ -163,7 +163,22 @@ def test_interrupt_before_the_first_epoch_ends_leaves_the_previous_state(case, m
         np.testing.assert_array_equal(values, expected[method])
 
 
-def test_interrupt_while_building_the_optimiser_is_held_until_it_is_built(monkeypatch):
+# A process started in the background (`nohup`, `&` in a script) ignores
+# SIGINT from its start, and Python then installs no Ctrl-C handler: the
+# tests that raise a real SIGINT install Python's own, as an interactive
+# session has it, in the test process (this fixture) or in their child
+# (SIGINT_HANDLER, first line of its script).
+SIGINT_HANDLER = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+
+
+@pytest.fixture
+def python_sigint():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupt_while_building_the_optimiser_is_held_until_it_is_built(monkeypatch, python_sigint):
     """The first optimiser of a process imports much of torch lazily; a
     Ctrl-C then must not leave torch half-imported. It is held until the
     optimiser exists, then raised, and the fit leaves nothing behind."""
@@ -187,7 +202,7 @@ def test_interrupt_while_building_the_optimiser_is_held_until_it_is_built(monkey
         estimator.transform(X)
 
 
-def test_deferred_interrupts_hold_the_signal_until_the_block_ends():
+def test_deferred_interrupts_hold_the_signal_until_the_block_ends(python_sigint):
     steps = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
@@ -224,7 +239,7 @@ def test_second_interrupt_within_the_window_propagates(monkeypatch):
         second.fit(X)
 
 
-_SEARCH_SCRIPT = textwrap.dedent(
+_SEARCH_SCRIPT = SIGINT_HANDLER + textwrap.dedent(
     """
     import sys, warnings
     import numpy as np
@@ -535,7 +550,7 @@ def test_interrupt_later_in_calibration_keeps_the_model_without_calibration(monk
     assert not imputer.transform(frame).isna().any().any()
 
 
-_LAZY_IMPORT_SCRIPT = textwrap.dedent(
+_LAZY_IMPORT_SCRIPT = SIGINT_HANDLER + textwrap.dedent(
     """
     import os, signal, sys, threading
     import numpy as np
