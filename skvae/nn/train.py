@@ -98,13 +98,13 @@ _torch_ready = False
 # subnormal moments and fits in 0.80x the time with the flush (0.70x with
 # its earlier steps of 64 rows; python3 dev.py bench subnormal; ad hoc
 # profile: its Adam step took 3.8 ms instead of 0.4 ms from the eighth
-# epoch on). A moment below 1e-30
-# moves its weight by at most lr * 1e-21 (bias correction included, over
-# Adam's eps of 1e-8), which changes no float32 weight of magnitude above
-# about lr * 1e-14; a second moment below 1e-36 adds at most 3.2e-17 to the
-# denominator's eps, less than half its last bit. So fits are the same,
-# bit for bit (tests/nn/test_train.py). From 1e-30, a first moment takes
-# 175 steps of decay to become subnormal, more than _FLUSH_STEPS.
+# epoch on). A moment below 1e-30 moves its weight by at most lr * 1e-21
+# (bias correction included, over Adam's eps of 1e-8), which changes no
+# float32 weight of magnitude above about lr * 1e-14; a second moment below
+# 1e-36 adds at most 3.2e-17 to the denominator's eps, less than half its
+# last bit. So fits are the same, bit for bit (tests/nn/test_train.py,
+# bench subnormal). From 1e-30, a first moment takes 175 steps of decay to
+# become subnormal, more than _FLUSH_STEPS.
 _TINY_FIRST_MOMENT = 1e-30
 _TINY_SECOND_MOMENT = 1e-36
 _FLUSH_STEPS = 128
@@ -241,7 +241,8 @@ class Trainer:
     def _flush_tiny_moments(self):
         """Set Adam's moments below ``_TINY_FIRST_MOMENT`` and
         ``_TINY_SECOND_MOMENT`` to zero, before they decay into float32's
-        slow subnormal range; no weight changes by it (see the constants)."""
+        slow subnormal range. No float32 weight above about lr * 1e-14 in
+        magnitude changes by it (see the constants)."""
         self._steps_since_flush = 0
         for state in self.optimizer.state.values():
             for key, tiny in (("exp_avg", _TINY_FIRST_MOMENT), ("exp_avg_sq", _TINY_SECOND_MOMENT)):
