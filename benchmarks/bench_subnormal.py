@@ -33,7 +33,6 @@ import time
 import warnings
 
 import numpy as np
-import torch
 from sklearn.model_selection import train_test_split
 
 from _common import load_digits_unit, load_mnist, markdown_table, publish, same_fit
@@ -79,18 +78,6 @@ def cases():
     }
 
 
-def subnormal_moments(trainer):
-    """Adam's moments of ``trainer`` that are subnormal float32 numbers."""
-    tiny = torch.finfo(torch.float32).tiny
-    count = 0
-    for state in trainer.optimizer.state.values():
-        for key in ("exp_avg", "exp_avg_sq"):
-            moment = state.get(key)
-            if moment is not None:
-                count += int(((moment != 0) & (moment.abs() < tiny)).sum())
-    return count
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
@@ -119,7 +106,7 @@ def main():
                     times[label].append(time.perf_counter() - start)
                     outputs[label] = (getattr(model, output)(data[0]), model.n_iter_)
                     if label == "no flush":
-                        subnormal = sum(subnormal_moments(t) for t in trainers)
+                        subnormal = sum(t.subnormal_moments() for t in trainers)
             same = same_fit(outputs["flush"], outputs["no flush"])
             slow, fast = (statistics.median(times[k]) for k in ("no flush", "flush"))
             rows.append([

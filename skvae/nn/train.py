@@ -237,6 +237,14 @@ class Trainer:
                 grad_scale=None, found_inf=None,
             )
 
+    def _moments(self):
+        """Adam's moment tensors, each with the magnitude below which
+        ``_flush_tiny_moments`` sets its entries to zero."""
+        for state in self.optimizer.state.values():
+            for key, tiny in (("exp_avg", _TINY_FIRST_MOMENT), ("exp_avg_sq", _TINY_SECOND_MOMENT)):
+                if state.get(key) is not None:
+                    yield state[key], tiny
+
     @torch.no_grad()
     def _flush_tiny_moments(self):
         """Set Adam's moments below ``_TINY_FIRST_MOMENT`` and
@@ -244,11 +252,19 @@ class Trainer:
         slow subnormal range. No float32 weight above about lr * 1e-14 in
         magnitude changes by it (see the constants)."""
         self._steps_since_flush = 0
-        for state in self.optimizer.state.values():
-            for key, tiny in (("exp_avg", _TINY_FIRST_MOMENT), ("exp_avg_sq", _TINY_SECOND_MOMENT)):
-                moment = state.get(key)
-                if moment is not None and moment.dtype == torch.float32 and moment.device.type == "cpu":
-                    moment.masked_fill_(moment.abs() < tiny, 0.0)
+        for moment, tiny in self._moments():
+            if moment.dtype == torch.float32 and moment.device.type == "cpu":
+                moment.masked_fill_(moment.abs() < tiny, 0.0)
+
+    @torch.no_grad()
+    def subnormal_moments(self):
+        """How many of Adam's moments are subnormal float32 numbers (nonzero,
+        below 1.2e-38): none after a flush (a diagnostic for tests and
+        ``bench subnormal``)."""
+        tiny = torch.finfo(torch.float32).tiny
+        return sum(
+            int(((moment != 0) & (moment.abs() < tiny)).sum()) for moment, _ in self._moments()
+        )
 
     def _direct_fused_state(self):
         """(param group, exp_avg, exp_avg_sq, step tensors) for ``_step``'s

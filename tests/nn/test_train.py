@@ -89,15 +89,6 @@ def test_learning_rate_changes_reach_the_direct_step():
         torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
-def subnormal_moments(trainer):
-    tiny = torch.finfo(torch.float32).tiny
-    return sum(
-        int(((state[key] != 0) & (state[key].abs() < tiny)).sum())
-        for state in trainer.optimizer.state.values()
-        for key in ("exp_avg", "exp_avg_sq")
-    )
-
-
 def train_with_a_vanishing_input():
     """Steps over rows whose first column is nonzero for the first epoch
     only: from then on, the weights it multiplies get zero gradients and
@@ -118,8 +109,8 @@ def test_tiny_moments_are_flushed_without_changing_the_fit(monkeypatch):
     kept = train_with_a_vanishing_input()
     # Without the flush, the moments of the first input's weights (8 of
     # them) become subnormal; with it, none.
-    assert subnormal_moments(kept[2]) >= 8
-    assert subnormal_moments(flushed[2]) == 0
+    assert kept[2].subnormal_moments() >= 8
+    assert flushed[2].subnormal_moments() == 0
     # The same fit, bit for bit.
     assert flushed[0] == kept[0]
     for a, b in zip(flushed[1], kept[1]):
