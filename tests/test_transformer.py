@@ -325,6 +325,23 @@ def test_grid_search_over_beta_and_n_components(blobs):
     assert grid.best_params_["n_components"] == 3
 
 
+def test_grid_search_in_worker_processes_matches_serial(blobs):
+    # The README's search runs with n_jobs=-1: joblib's default backend
+    # (loky) fits in other processes, each limited to its share of the
+    # cores. A small network trains on one thread wherever it runs, so the
+    # scores are those of the serial search, bit for bit.
+    grid = {"beta": [0.5, 1.0], "n_components": [1, 3]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        serial = GridSearchCV(VAETransformer(**FAST), grid, cv=2).fit(blobs)
+        parallel = GridSearchCV(VAETransformer(**FAST), grid, cv=2, n_jobs=2).fit(blobs)
+    for key in ("mean_test_score", "std_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(parallel.cv_results_[key], serial.cv_results_[key])
+    np.testing.assert_array_equal(
+        parallel.best_estimator_.transform(blobs), serial.best_estimator_.transform(blobs)
+    )
+
+
 def test_semi_supervised_y_is_accepted_and_ignored(blobs):
     y = np.full(200, -1)
     y[:10] = 1
