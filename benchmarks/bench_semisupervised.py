@@ -15,7 +15,17 @@ class by class), every other train row unlabeled (y = -1). Test accuracy of
 Writes its table into RESULTS.md and a figure of class-conditional samples
 of the seed-0 VAEClassifier, benchmarks/semisupervised_samples.png.
 
-    python3 dev.py bench semisupervised           # full run (three seeds)
+``--part small``: the small tables users bring, where an epoch is a few
+steps: scikit-learn's digits (pixels / 16, 10 labels per class),
+breast_cancer and wine (standardised on the train split; 10 and 5 labels
+per class), each split 0.2 (random_state=0, stratified), seeds 0-5 for the
+labels. VAEClassifier (defaults but ``random_state``) against
+LabelSpreading(knn, 7 neighbours) and SelfTraining(LogisticRegression) on
+the features, test accuracy and fit seconds: its own section of RESULTS.md.
+
+    python3 dev.py bench semisupervised           # both parts
+    python3 dev.py bench semisupervised --part mnist   # protocol 3 only (three seeds)
+    python3 dev.py bench semisupervised --part small   # the small tables only
     python3 dev.py bench semisupervised --quick   # seed 0, fewer epochs; prints only
     python3 dev.py bench semisupervised --set alpha=20 ...   # override VAEClassifier
 """
@@ -26,27 +36,32 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
-from _common import add_overrides, load_mnist, markdown_table, parse_overrides, publish
+from _common import (
+    add_overrides, load_digits_unit, load_mnist, markdown_table, parse_overrides, publish,
+)
 from skvae import VAEClassifier, VAETransformer
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 FIGURE = Path(__file__).resolve().parent / "semisupervised_samples.png"
 SEEDS = (0, 1, 2)
+SMALL_SEEDS = (0, 1, 2, 3, 4, 5)
 LABELS_PER_CLASS = 10
 
 
-def partly_labeled(y, seed):
-    """y with all but LABELS_PER_CLASS rows of each class set to -1."""
+def partly_labeled(y, seed, per_class=LABELS_PER_CLASS):
+    """y with all but ``per_class`` rows of each class set to -1."""
     rng = np.random.default_rng(seed)
     labeled = np.concatenate(
-        [rng.choice(np.flatnonzero(y == c), LABELS_PER_CLASS, replace=False) for c in np.unique(y)]
+        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)]
     )
     y_partial = np.full_like(y, -1)
     y_partial[labeled] = y[labeled]
@@ -117,22 +132,100 @@ def sample_figure(model):
     plt.close(fig)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="seed 0, fewer epochs; print only")
-    add_overrides(parser, "VAEClassifier")
-    args = parser.parse_args()
-    overrides = parse_overrides(args.set)
+def small_tables():
+    """(name, labels per class, X_train, X_test, y_train, y_test) of the
+    small tables: split 0.2 (random_state=0, stratified); breast_cancer and
+    wine standardised on their train split, digits' pixels / 16."""
+    tables = []
+    for name, (X, y), per_class, scale in [
+        ("digits / 16", load_digits_unit(), 10, False),
+        ("breast_cancer", load_breast_cancer(return_X_y=True), 10, True),
+        ("wine", load_wine(return_X_y=True), 5, True),
+    ]:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.2, random_state=0, stratify=y
+        )
+        if scale:
+            scaler = StandardScaler().fit(X_train)
+            X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        tables.append((name, per_class, X_train, X_test, y_train, y_test))
+    return tables
 
+
+def small_methods(seed, overrides, quick):
+    extra = {"max_iter": 30} if quick else {}
+    return {
+        "VAEClassifier (M2)": lambda: VAEClassifier(random_state=seed, **{**extra, **overrides}),
+        'LabelSpreading(kernel="knn", n_neighbors=7)': lambda: LabelSpreading(
+            kernel="knn", n_neighbors=7
+        ),
+        "SelfTraining(LogReg)": lambda: SelfTrainingClassifier(LogisticRegression(max_iter=2000)),
+    }
+
+
+def small_part(overrides, quick):
+    seeds = SMALL_SEEDS[:1] if quick else SMALL_SEEDS
+    rows = []
+    for name, per_class, X_train, X_test, y_train, y_test in small_tables():
+        accuracy, seconds, epochs = {}, {}, []
+        for seed in seeds:
+            y_partial = partly_labeled(y_train, seed, per_class)
+            for method, make in small_methods(seed, overrides, quick).items():
+                start = time.perf_counter()
+                model = make().fit(X_train, y_partial)
+                seconds.setdefault(method, []).append(time.perf_counter() - start)
+                accuracy.setdefault(method, []).append(model.score(X_test, y_test))
+                if isinstance(model, VAEClassifier):
+                    epochs.append(model.n_iter_)
+            print(
+                f"{name} seed {seed}: "
+                + ", ".join(f"{m} {accuracy[m][-1]:.3f} ({seconds[m][-1]:.1f} s)" for m in accuracy),
+                flush=True,
+            )
+        for method in accuracy:
+            acc = accuracy[method]
+            rows.append([
+                *(
+                    [name, f"{X_train.shape[0]:,} x {X_train.shape[1]}, "
+                     f"{per_class * len(np.unique(y_train))} labels"]
+                    if method.startswith("VAEClassifier") else ["", ""]
+                ),
+                method,
+                " / ".join(f"{a:.3f}" for a in acc),
+                f"**{np.mean(acc):.3f}**",
+                f"{np.median(seconds[method]):.2f}",
+                " / ".join(map(str, epochs)) if method.startswith("VAEClassifier") else "",
+            ])
+    header = [
+        "data", "train rows, labels", "method",
+        f"accuracy (seeds {' / '.join(map(str, seeds))})", "mean", "fit s (median)", "epochs",
+    ]
+    body = (
+        "Small tables, where an epoch of VAEClassifier's batches of 128 rows is a few "
+        "steps: scikit-learn's digits (pixels / 16; 10 labels per class), breast_cancer "
+        "and wine (standardised on the train split; 10 and 5 labels per class), each "
+        "split 0.2 (random_state=0, stratified), the labels drawn from the train split "
+        "with `np.random.default_rng(seed)`, every other train row unlabeled (y = -1); "
+        "test accuracy. `VAEClassifier(random_state=seed)`, all else default; "
+        "`LabelSpreading(kernel=\"knn\", n_neighbors=7)`; "
+        "`SelfTrainingClassifier(LogisticRegression(max_iter=2000))` on the features. "
+        "All methods in the same run.\n\n"
+        + markdown_table(header, rows)
+    )
+    why_not = "quick or overridden" if quick or overrides else None
+    publish("Semi-supervised classification: small tables", body, why_not)
+
+
+def mnist_part(overrides, quick):
     X, y = load_mnist()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.2, random_state=0, stratify=y
     )
-    seeds = SEEDS[:1] if args.quick else SEEDS
+    seeds = SEEDS[:1] if quick else SEEDS
     accuracy, seconds, epochs = {}, {}, {}
     for seed in seeds:
         y_partial = partly_labeled(y_train, seed)
-        for name, make in methods(seed, overrides, args.quick).items():
+        for name, make in methods(seed, overrides, quick).items():
             start = time.perf_counter()
             model = make().fit(X_train, y_partial)
             seconds.setdefault(name, []).append(time.perf_counter() - start)
@@ -173,8 +266,23 @@ def main():
         "Published reference (full MNIST, 50,000 unlabeled images, 100 labels): M2 "
         "88.0%, M1+M2 96.7% (Kingma et al., 2014)."
     )
-    why_not = "quick or overridden" if args.quick or overrides else None
+    why_not = "quick or overridden" if quick or overrides else None
     publish("Semi-supervised classification (protocol 3)", body, why_not)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="seed 0, fewer epochs; print only")
+    parser.add_argument(
+        "--part", choices=["mnist", "small"], help="only this part (default: both)"
+    )
+    add_overrides(parser, "VAEClassifier")
+    args = parser.parse_args()
+    overrides = parse_overrides(args.set)
+    if args.part in (None, "mnist"):
+        mnist_part(overrides, args.quick)
+    if args.part in (None, "small"):
+        small_part(overrides, args.quick)
 
 
 if __name__ == "__main__":
