@@ -592,21 +592,19 @@ def test_imputation_error_is_squared_error_and_brier_score():
 def test_auto_schedule_gives_less_work_per_row_to_larger_tables():
     small, mid, large, huge = (auto_schedule(n) for n in (500, 4000, 10_000, 100_000))
     assert small == auto_schedule(2000)
-    assert (small["width"], small["draws"], small["samples"], small["epochs"]) == (128, 20, 2000, 250)
+    assert (small["draws"], small["samples"], small["epochs"]) == (20, 2000, 250)
     assert small["learning_rate"] == 3e-3 and small["cosine"]
     # Above 2,000 rows, a constant step size from 400 epochs at 1e-3.
     above = auto_schedule(2001)
     assert not above["cosine"] and above["epochs"] == 400 and above["learning_rate"] > 1e-3
     assert not large["cosine"] and not mid["cosine"]
-    assert (large["width"], large["draws"], large["epochs"], large["batch_size"]) == (64, 1, 24, 512)
-    for key in ("width", "draws", "samples", "epochs"):
+    assert (large["draws"], large["epochs"], large["batch_size"]) == (1, 24, 512)
+    for key in ("draws", "samples", "epochs"):
         assert small[key] >= mid[key] >= large[key] >= huge[key]
-    # One hidden layer of 256 units up to 2,000 rows (it imputes small
-    # tables better than two), two layers of the width above.
-    assert small["hidden_layer_sizes"] == [256]
-    assert auto_schedule(2001)["hidden_layer_sizes"] == [128, 128]
-    assert mid["hidden_layer_sizes"] == [mid["width"]] * 2
-    assert huge["hidden_layer_sizes"] == [64, 64]
+    # One hidden layer of 256 units at every size: it imputes small tables
+    # better than two layers, and large ones better than two narrower ones.
+    for settings in (small, above, mid, large, huge):
+        assert settings["hidden_layer_sizes"] == [256]
     # Beyond 10,000 rows epochs shrink as 1 / sqrt(n): gradient steps still grow.
     assert huge["epochs"] == 8 and huge["epochs"] * 100_000 > large["epochs"] * 10_000
 
