@@ -59,6 +59,27 @@ def median_time(fn, repeats=3):
     return statistics.median(times)
 
 
+def alternate_fits(make, data, output, variants, repeats, after_fit=None):
+    """Fit ``make()`` on ``data`` (a tuple of fit arguments) once per
+    variant in each of ``repeats`` rounds, the variants alternating;
+    ``variants`` maps a label to a callable that puts that variant in place
+    before its fit, and ``after_fit(label)`` runs after each fit. Returns
+    each label's fit seconds and its last fit as (``getattr(model,
+    output)(data[0])``, epochs), the form :func:`same_fit` compares."""
+    times = {label: [] for label in variants}
+    fits = {}
+    for _ in range(repeats):
+        for label, apply in variants.items():
+            apply()
+            start = time.perf_counter()
+            model = make().fit(*data)
+            times[label].append(time.perf_counter() - start)
+            fits[label] = (getattr(model, output)(data[0]), model.n_iter_)
+            if after_fit is not None:
+                after_fit(label)
+    return times, fits
+
+
 def same_fit(a, b):
     """Whether two fits, each given as (an output array, its epochs), are
     the same bit for bit."""

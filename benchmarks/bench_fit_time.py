@@ -510,7 +510,7 @@ def search_part(overrides, quick):
         X_train = X_train[:300]
     grid = {"beta": [0.5, 1.0, 2.0], "n_components": [2, 5, 10]}
     searches = {
-        "PCA": GridSearchCV(PCA(), {"n_components": [2, 5, 10]}, cv=3),
+        "PCA": GridSearchCV(PCA(), {"n_components": grid["n_components"]}, cv=3),
         "VAETransformer": GridSearchCV(
             VAETransformer(random_state=0, **overrides), grid, cv=3, n_jobs=-1
         ),

@@ -20,13 +20,13 @@ case, seconds of the whole ``fit``:
 
 import argparse
 import statistics
-import time
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from _common import load_digits_unit, markdown_table, publish, same_fit
+from _common import alternate_fits, load_digits_unit, markdown_table, publish, same_fit
 from bench_imputation import load_numeric, remove_cells
 from bench_synthesis import load_table
 from skvae import VAEImputer, VAETransformer
@@ -68,16 +68,14 @@ def main():
     all_cases = cases()
     VAETransformer(max_iter=2, random_state=0).fit(load_digits_unit()[0][:200])  # start-up
     for name, (make, X) in all_cases.items():
-        times = {"optimizer.step()": [], "direct": []}
-        outputs = {}
-        for _ in range(args.repeats):
-            for label, step in [("optimizer.step()", optimizer_step), ("direct", DIRECT_STEP)]:
-                train_module.Trainer._step = step
-                start = time.perf_counter()
-                model = make().fit(X)
-                times[label].append(time.perf_counter() - start)
-                outputs[label] = (model.transform(X), model.n_iter_)
-        train_module.Trainer._step = DIRECT_STEP
+        variants = {
+            label: partial(setattr, train_module.Trainer, "_step", step)
+            for label, step in [("optimizer.step()", optimizer_step), ("direct", DIRECT_STEP)]
+        }
+        try:
+            times, outputs = alternate_fits(make, (X,), "transform", variants, args.repeats)
+        finally:
+            train_module.Trainer._step = DIRECT_STEP
         same = same_fit(outputs["direct"], outputs["optimizer.step()"])
         slow, fast = (statistics.median(times[k]) for k in ("optimizer.step()", "direct"))
         rows.append([

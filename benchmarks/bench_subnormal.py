@@ -29,13 +29,14 @@ at the end of the fit without the flush (with it: none).
 
 import argparse
 import statistics
-import time
 import warnings
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from _common import load_digits_unit, load_mnist, markdown_table, publish, same_fit
+from _common import (
+    alternate_fits, load_digits_unit, load_mnist, markdown_table, publish, same_fit,
+)
 from bench_imputation import load_numeric, remove_cells
 from bench_semisupervised import partly_labeled
 from skvae import VAEClassifier, VAEImputer, VAETransformer
@@ -94,19 +95,23 @@ def main():
     rows = []
     VAETransformer(max_iter=2, random_state=0).fit(load_digits_unit()[0][:200])  # start-up
     try:
+        counts = {}  # label -> Adam's subnormal moments at the end of its last fit
+
+        def flushing_every(steps):
+            def apply():
+                train_module._FLUSH_STEPS = steps
+                trainers.clear()
+            return apply
+
+        def count_subnormal(label):
+            counts[label] = sum(t.subnormal_moments() for t in trainers)
+
+        variants = {"no flush": flushing_every(NEVER), "flush": flushing_every(FLUSH_STEPS)}
         for name, (make, data, output) in cases().items():
-            times = {"no flush": [], "flush": []}
-            outputs, subnormal = {}, None
-            for _ in range(args.repeats):
-                for label, steps in [("no flush", NEVER), ("flush", FLUSH_STEPS)]:
-                    train_module._FLUSH_STEPS = steps
-                    trainers.clear()
-                    start = time.perf_counter()
-                    model = make().fit(*data)
-                    times[label].append(time.perf_counter() - start)
-                    outputs[label] = (getattr(model, output)(data[0]), model.n_iter_)
-                    if label == "no flush":
-                        subnormal = sum(t.subnormal_moments() for t in trainers)
+            times, outputs = alternate_fits(
+                make, data, output, variants, args.repeats, after_fit=count_subnormal
+            )
+            subnormal = counts["no flush"]
             same = same_fit(outputs["flush"], outputs["no flush"])
             slow, fast = (statistics.median(times[k]) for k in ("no flush", "flush"))
             rows.append([
