@@ -92,6 +92,19 @@ def markdown_table(header, rows):
     return "\n".join(lines)
 
 
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo), else the platform's
+    processor or machine: numbers from different CPUs differ (other
+    kernels, other bfloat16 units), and their seconds do not compare."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {platform.machine()}"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment():
     import sklearn
     import torch
@@ -99,7 +112,7 @@ def environment():
     return (
         f"Python {platform.python_version()}, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), scikit-learn {sklearn.__version__}, "
-        f"{platform.processor() or platform.machine()}"
+        f"{cpu_model()}"
     )
 
 
