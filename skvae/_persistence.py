@@ -38,7 +38,10 @@ _BYTES_PER_LEVEL_CELL = 32
 
 _POSITIVE_INTS = ("n_features", "n_components", "n_classes", "training_samples", "n_flows")
 _INT_LISTS = ("hidden_layer_sizes", "conv_channels", "image_shape")
-_REALS = ("free_bits", "classification_weight", "dropout", "input_dropout", "tc_extra_weight")
+_REALS = (
+    "free_bits", "classification_weight", "dropout", "input_dropout", "tc_extra_weight",
+    "min_class_probability",
+)
 _CHOICES = {
     "model": set(MODELS),
     "network": {"dense", "conv"},

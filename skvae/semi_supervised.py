@@ -84,6 +84,19 @@ class VAEClassifier(
         Dropout rate, during training, on the features the classifier
         reads.
 
+    min_class_probability : float in [0, 1], default=1e-3
+        While training on the CPU, an unlabeled row's ELBO is computed
+        only for the classes to which the classifier gives at least this
+        probability (and always its most probable class); each class left
+        out counts with the largest negative ELBO among its row's classes,
+        so that q(y | x) keeps being pushed away from it. M2 marginalises
+        the label of an unlabeled row by decoding it once per class (Kingma
+        et al., 2014): a confident classifier makes most of those passes
+        count for almost nothing. 0 decodes every class, the exact
+        objective (always used for validation, and on GPUs, whose fixed
+        shapes decode every class). On protocol 3 (MNIST-5k, 100 labels):
+        see ``python3 dev.py bench fit_time --part semi``.
+
     network : {"dense", "conv"}, default="dense"
         Kind of networks, as in :class:`VAETransformer`: ``"dense"`` (fully
         connected layers) or ``"conv"`` (for images, each row one image
@@ -255,6 +268,7 @@ class VAEClassifier(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "input_dropout": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "min_class_probability": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -264,6 +278,7 @@ class VAEClassifier(
         alpha=20.0,
         input_dropout=0.4,
         dropout=0.5,
+        min_class_probability=1e-3,
         network="dense",
         image_shape=None,
         conv_channels=None,
@@ -289,6 +304,7 @@ class VAEClassifier(
         self.alpha = alpha
         self.input_dropout = input_dropout
         self.dropout = dropout
+        self.min_class_probability = min_class_probability
         self.network = network
         self.image_shape = image_shape
         self.conv_channels = conv_channels
@@ -532,6 +548,7 @@ class VAEClassifier(
         self._config["classification_weight"] = float(self.alpha)
         self._config["dropout"] = float(self.dropout)
         self._config["input_dropout"] = float(self.input_dropout)
+        self._config["min_class_probability"] = float(self.min_class_probability)
         return self._to_model_units(X).astype(np.float32), y
 
     def _split(self, arrays, use_validation, seed):

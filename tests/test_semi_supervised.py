@@ -250,3 +250,53 @@ def test_unlabeled_loss_marginalises_the_label():
             marginal = sum(q[c] * neg_elbo[row, c] for c in range(3))
             expected.append(marginal + (q * (log_q[row] + np.log(3))).sum())
     torch.testing.assert_close(loss, torch.stack(expected))
+
+
+def test_unlikely_classes_are_not_decoded_while_training():
+    """With min_class_probability, an unlabeled row is decoded only with
+    the classes q(y | x) gives at least that probability (always its most
+    probable one); each class left out counts with its row's largest
+    decoded loss. Validation (eval mode) and 0 decode every class."""
+    config = {
+        "model": "m2", "network": "dense", "n_features": 5, "n_components": 2,
+        "n_classes": 3, "likelihood": "gaussian", "hidden_layer_sizes": [8],
+        "activation": "tanh", "min_class_probability": 0.05,
+    }
+    model = build_module(config, seed=0, dtype=torch.float64)
+    assert model.min_class_probability == 0.05
+    with torch.no_grad():  # q(y | x): about 0.02 for class 1, whatever x
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([2.0, -1.5, 2.0]))
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = torch.tensor([-1, 1, -1, 0])
+    decoded = []
+    pair_loss = type(model)._pair_loss
+
+    def recording(self, h, x, classes, eps, kl_weight):
+        out = pair_loss(self, h, x, classes, eps, kl_weight)
+        decoded.append((classes.tolist(), out.detach()))
+        return out
+
+    model._pair_loss = recording.__get__(model)
+    loss = model.training_loss(x, y, generator=torch.Generator().manual_seed(2))
+    # Rows 0 and 2 without class 1; labeled row 1 keeps its own class 1.
+    assert decoded[-1][0] == [0, 2, 1, 0, 2, 0]
+    model.eval()
+    exact = model.training_loss(x, y, generator=torch.Generator().manual_seed(2))
+    assert decoded[-1][0] == [0, 1, 2, 1, 0, 1, 2, 0]
+    model.train()
+    model.min_class_probability = 0.0
+    torch.testing.assert_close(
+        model.training_loss(x, y, generator=torch.Generator().manual_seed(2)), exact
+    )
+    # The same draws for the pairs decoded in both: the loss differs only
+    # in the left-out classes, by their weight times the loss they stand in
+    # for minus their own.
+    all_pairs = dict(zip([(0, 0), (0, 1), (0, 2), (1, 1), (2, 0), (2, 1), (2, 2), (3, 0)],
+                         decoded[-1][1]))
+    q = model.classify(x).softmax(-1).detach()
+    for row in (0, 2):
+        worst = max(all_pairs[row, 0], all_pairs[row, 2])
+        expected = exact[row] + q[row, 1] * (worst - all_pairs[row, 1])
+        torch.testing.assert_close(loss[row], expected)
+    torch.testing.assert_close(loss[[1, 3]], exact[[1, 3]])

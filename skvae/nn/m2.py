@@ -105,6 +105,16 @@ class M2(nn.Module):
     input_bounds : tuple of two tensors or None
         Per-feature bounds applied to the input of the inference networks
         (see :class:`skvae.nn.VAE`).
+    min_class_probability : float, default=0.0
+        While training, with only the pairs that count decoded (the CPU's
+        layout, see ``all_pairs``), an unlabeled row is decoded only with
+        the classes to which q(y | x) gives at least this probability, and
+        always with its most probable one; each class left out counts
+        with the largest loss among its row's decoded classes (a constant:
+        no gradient but through q(y | x), which it keeps pushing away from
+        that class). Its weight in the loss is below this probability, and
+        a confident classifier leaves most classes out. 0 decodes every
+        class, the exact objective; validation always uses it.
     """
 
     def __init__(
@@ -119,6 +129,7 @@ class M2(nn.Module):
         dropout=0.0,
         input_dropout=0.0,
         input_bounds=None,
+        min_class_probability=0.0,
     ):
         super().__init__()
         self.n_components = int(n_components)
@@ -131,6 +142,10 @@ class M2(nn.Module):
         #: (False); None: all pairs on accelerators, where fixed shapes
         #: avoid a host synchronisation per step, only those on the CPU.
         self.all_pairs = None
+        #: While training, where only the pairs that count are decoded: an
+        #: unlabeled row's classes whose q(y | x) is below this (all but the
+        #: most probable) are not decoded; 0 decodes every class.
+        self.min_class_probability = float(min_class_probability)
         self.classifier = nn.Linear(n_hidden, self.n_classes)
         # q(z | x, y) is linear in (h, one_hot(y)): the h part is computed
         # once per row, the label part is a per-class offset.
@@ -179,6 +194,7 @@ class M2(nn.Module):
             config.get("dropout", 0.0),
             config.get("input_dropout", 0.0),
             bounds,
+            config.get("min_class_probability", 0.0),
         )
         if generator is not None:
             init_parameters(model, generator)
@@ -272,13 +288,19 @@ class M2(nn.Module):
             loss = (weight * pair_loss).sum(dim=1)
         else:
             # Only the pairs that count: one per labeled row, n_classes per
-            # unlabeled row (sizes read on the host, free on a CPU).
-            counts = torch.where(labeled, 1, k)
-            rows = torch.repeat_interleave(torch.arange(n, device=x.device), counts)
-            starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-            offsets = torch.arange(rows.shape[0], device=x.device) - starts
-            classes = torch.where(labeled[rows], y[rows], offsets)
-            pairs = rows * k + classes
+            # unlabeled row (sizes read on the host, free on a CPU), in row
+            # order, classes in order within a row.
+            use = torch.where(
+                labeled.unsqueeze(1), F.one_hot(y.clamp(min=0), k).bool(), True
+            )
+            dropped = None
+            if self.training and self.min_class_probability > 0:
+                q = log_q.detach().exp()
+                small = (q < self.min_class_probability) & (q < q.amax(dim=1, keepdim=True))
+                dropped = small & ~labeled.unsqueeze(1)
+                use = use & ~dropped
+            pairs = use.reshape(-1).nonzero().squeeze(1)
+            rows, classes = pairs // k, pairs % k
             pair_loss = self._pair_loss(
                 _rows(h, rows), x[rows], classes, _rows(eps.reshape(n * k, -1), pairs), kl_weight
             )
@@ -286,6 +308,13 @@ class M2(nn.Module):
             weight = torch.where(labeled[rows], 1.0, _rows(log_q.reshape(-1), pairs).exp())
             loss = torch.zeros(n, device=x.device, dtype=pair_loss.dtype)
             loss = loss.index_add(0, rows, weight * pair_loss)
+            if dropped is not None:
+                # A class not decoded stands in with the largest loss of
+                # its row's decoded ones (no gradient through it): q(y | x)
+                # keeps being pushed away from it.
+                worst = torch.full((n,), -math.inf, device=x.device, dtype=pair_loss.dtype)
+                worst = worst.scatter_reduce(0, rows, pair_loss.detach(), "amax")
+                loss = loss + (log_q.exp() * dropped).sum(dim=1) * worst
         label_kl = (log_q.exp() * (log_q + math.log(k))).sum(dim=-1)
         cross_entropy = -log_q.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
         return loss + torch.where(labeled, self.classification_weight * cross_entropy, label_kl)
