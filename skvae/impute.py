@@ -70,7 +70,8 @@ _SMALL, _LARGE = 2000, 10000
 # worse and 500-2,000 rows 0.003-0.005 better (bench fit_time).
 # Above _SMALL rows the settings move from these, with a decay that gets
 # shallower (at _LARGE rows, constant: the short schedules of large tables
-# imputed worse with a full decay, 10,000 rows: RMSE 0.349 -> 0.429). They
+# imputed worse with a full decay; 10,000 rows, with the two-layer network
+# of the time: RMSE 0.418 -> 0.525). They
 # used to move from 400 epochs at a constant 1e-3, so that 2,001 rows took
 # 1.6x the time of 2,000. Moving from these instead, with the decay's depth
 # falling from 1 to 0 (python3 dev.py bench impute_schedule: synthetic, 20

@@ -17,8 +17,9 @@ ELBO of x given its label:
 
 Unlabeled rows are marked by a label of -1. The marginalisation is
 vectorised: every (row, class) pair that needs a decoder pass (one per
-labeled row, ``n_classes`` per unlabeled row) goes through the decoder in a
-single batch.
+labeled row, ``n_classes`` per unlabeled row, or with
+``min_class_probability`` only the classes q(y | x) makes likely) goes
+through the decoder in a single batch.
 """
 
 import math
