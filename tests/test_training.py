@@ -10,7 +10,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from skvae import VAEImputer, VAETransformer
-from skvae.nn.train import Schedule, StoppingRule, Trainer, intra_op_threads
+from skvae.nn.train import Schedule, StoppingRule, Trainer, intra_op_threads, mkl_library
 
 
 def test_stopping_rule_counts_epochs_without_improvement_by_tol():
@@ -35,6 +35,30 @@ def test_intra_op_threads_only_lowers_and_restores():
     with intra_op_threads(before + 4):
         assert torch.get_num_threads() == before
     assert torch.get_num_threads() == before
+
+
+def test_intra_op_threads_also_limits_mkl_after_torch_set_num_threads():
+    """torch.set_num_threads pins the thread count of the MKL inside torch,
+    which OpenMP limits do not reach: a user who called it had small
+    networks' matrix products on every thread, and their results differed
+    in the last bits from a search's worker processes (a CI failure of
+    test_grid_search_in_worker_processes_matches_serial, on an AMD EPYC,
+    after a test that calls torch.set_num_threads). The block now limits
+    MKL too, for its own thread, and hands the user's count back after."""
+    mkl = mkl_library()
+    if mkl is None:
+        pytest.skip("torch without MKL")
+    mkl_max = mkl.MKL_Get_Max_Threads
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert mkl_max() == 2
+        with intra_op_threads(1):
+            assert torch.get_num_threads() == 1
+            assert mkl_max() == 1
+        assert mkl_max() == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.skipif(torch.get_num_threads() < 2, reason="one thread already")

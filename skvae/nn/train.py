@@ -10,7 +10,9 @@ recorded by the estimators from what it reports.
 """
 
 import contextlib
+import ctypes
 import math
+import os
 import signal
 import threading
 import time
@@ -341,6 +343,41 @@ class Trainer:
 
 
 _thread_controller = None
+_mkl = False  # not looked up yet; None where there is none
+
+
+def mkl_library():
+    """The MKL inside torch's CPU library (a :class:`ctypes.CDLL` whose
+    ``MKL_Set_Num_Threads_Local`` and ``MKL_Get_Max_Threads`` have their C
+    signatures), or None: torch built without MKL (as on ARM), or not
+    found.
+
+    torch links MKL statically, so threadpoolctl does not see it, and once
+    ``torch.set_num_threads(n)`` has been called MKL keeps n threads for the
+    calling thread whatever OpenMP limits say. Its thread-local setting is
+    the one handle on that: it applies to the calling thread only (where
+    torch runs CPU ops and their backward pass), returns the previous
+    value, and 0 hands the thread back to the global setting.
+    """
+    global _mkl
+    if _mkl is False:
+        _mkl = None
+        names = ("libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll")
+        folder = os.path.join(os.path.dirname(torch.__file__), "lib")
+        paths = [os.path.join(folder, name) for name in names]
+        path = next((path for path in paths if os.path.exists(path)), None)
+        if torch.backends.mkl.is_available() and path is not None:
+            try:
+                library = ctypes.CDLL(path)
+                library.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+                library.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
+                library.MKL_Get_Max_Threads.argtypes = []
+                library.MKL_Get_Max_Threads.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                pass
+            else:
+                _mkl = library
+    return _mkl
 
 
 @contextlib.contextmanager
@@ -352,19 +389,32 @@ def intra_op_threads(n_threads):
     does: ``torch.set_num_threads`` would also pin the thread count of the
     math libraries inside torch, which then ignore later OpenMP limits
     (and results computed under them would change in their last bits).
-    One controller serves every call: building one scans the process's
-    libraries (about a millisecond, as long as a small inference call).
+    MKL inside torch, out of threadpoolctl's reach, gets the same limit
+    through its thread-local setting, set back after: where a user has
+    called ``torch.set_num_threads`` its matrix products would otherwise
+    keep the user's count (and on an AMD EPYC, scores then differed from
+    those of a search's worker processes, which run on one thread, by
+    5e-10 relative). One controller serves every call: building one scans
+    the process's libraries (about a millisecond, as long as a small
+    inference call).
     """
     global _thread_controller
     if n_threads is None or n_threads >= torch.get_num_threads():
         yield
         return
+    n_threads = max(1, int(n_threads))
     if _thread_controller is None:
         from threadpoolctl import ThreadpoolController
 
         _thread_controller = ThreadpoolController()
-    with _thread_controller.limit(limits=max(1, int(n_threads)), user_api="openmp"):
-        yield
+    mkl = mkl_library()
+    with _thread_controller.limit(limits=n_threads, user_api="openmp"):
+        previous = None if mkl is None else mkl.MKL_Set_Num_Threads_Local(n_threads)
+        try:
+            yield
+        finally:
+            if previous is not None:
+                mkl.MKL_Set_Num_Threads_Local(previous)
 
 
 @dataclass(frozen=True)
