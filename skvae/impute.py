@@ -58,29 +58,10 @@ _ID_MIN_LEVELS, _ID_LEVEL_SHARE = 50, 0.9
 # The state key that stands for missing_values=pandas.NA in saved files.
 _PANDAS_NA_FLAG = "_missing_values_is_pandas_na"
 # The "auto" settings: those of small tables up to _SMALL rows, those of
-# large tables from _LARGE rows on, geometrically in between (and the depth
-# of the cosine decay linearly in the same log-scale, from 1 to 0).
+# large tables from _LARGE rows on, geometrically in between.
 _SMALL, _LARGE = 2000, 10000
-# Up to _SMALL rows, epochs and step size are those of a schedule whose
-# step size decays along half a cosine towards 0. Against 400 epochs at a
-# constant 1e-3 (the small-table settings before), in 0.45-0.8x the time:
-# RMSE within 0.002 on breast_cancer, wine and concrete (python3 dev.py
-# bench imputation, seeds 0-2 and 3-5), Credit's numbers 0.006 / 0.001
-# better, its categories 0.000 / 0.003 worse, synthetic 150 rows 0.011
-# worse and 500-2,000 rows 0.003-0.005 better (bench fit_time).
-# Above _SMALL rows the settings move from these, with a decay that gets
-# shallower (at _LARGE rows, constant: the short schedules of large tables
-# imputed worse with a full decay; 10,000 rows, with the two-layer network
-# of the time: RMSE 0.418 -> 0.525). They
-# used to move from 400 epochs at a constant 1e-3, so that 2,001 rows took
-# 1.6x the time of 2,000. Moving from these instead, with the decay's depth
-# falling from 1 to 0 (python3 dev.py bench impute_schedule: synthetic, 20
-# columns, seeds 0-2, RMSE former -> now, former's time / now's): 2,001
-# rows 0.2505 -> 0.2464 (1.58x), 3,000 0.2723 -> 0.2645 (1.28x), 5,000
-# 0.3143 -> 0.3101 (1.02x), 7,000 0.3572 -> 0.3570 (1.13x), 8,500 0.3952
-# -> 0.3996 (0.97x: two epochs fewer, the one size measured worse).
 _SMALL_SETTINGS = {
-    "draws": 20, "samples": 2000, "epochs": 250, "batch_size": 64, "learning_rate": 3e-3,
+    "draws": 20, "samples": 2000, "epochs": 400, "batch_size": 64, "learning_rate": 1e-3,
 }
 # The network at every size: one hidden layer of 256 units. Up to _SMALL
 # rows it imputes better than two layers of 128 (python3 dev.py bench
@@ -94,6 +75,24 @@ _SMALL_SETTINGS = {
 # imputed right 0.408 -> 0.617 of the time, numbers 0.626 -> 0.625, in
 # 47.5 s (60.5 s before, on another run).
 _HIDDEN = (256,)
+# Up to _SMALL rows, the epochs and step size of the "auto" schedule, whose
+# step size decays along half a cosine. Against 400 epochs at a constant
+# 1e-3 (_SMALL_SETTINGS, where larger tables' settings start from), in
+# 0.45-0.8x the time: RMSE within 0.002 on breast_cancer, wine and concrete
+# (python3 dev.py bench imputation, seeds 0-2 and 3-5), Credit's numbers
+# 0.006 / 0.001 better, its categories 0.000 / 0.003 worse, synthetic 150
+# rows 0.011 worse and 500-2,000 rows 0.003-0.005 better (bench fit_time).
+# Larger tables keep a constant step size: the short schedules of large
+# tables imputed worse with the decay (10,000 rows, with the two-layer
+# network of the time: RMSE 0.418 -> 0.525). Moving from the cosine
+# schedule above 2,000 rows too (a decay getting shallower up to 10,000
+# rows) imputed synthetic tables of 2,001-5,000 rows 0.004-0.008 better in
+# 0.6-1.0x the time (bench_impute_schedule.py in commit eb0be9d), but on
+# ISLR/Wage (2,250 training rows) sample() then gave `year` 0.887 of the
+# data's spread against 0.975 (mean of seeds 0-2; its Gaussian explains
+# little of `year`, and clipping to the years seen cuts its tails): under
+# issue 14's line of 0.90, so it was taken back.
+_SMALL_COSINE = {"epochs": 250, "learning_rate": 3e-3}
 # Fewest rows for which calibrate_categories does anything: each half of the
 # table trains a model.
 _MIN_CALIBRATION_ROWS = 20
@@ -109,15 +108,13 @@ def auto_schedule(n_samples):
     size), draws, epochs, batch size and learning rate for a table of
     ``n_samples`` rows.
 
-    Small tables get what imputes best, with the step size decaying along
-    half a cosine towards 0 (``cosine``: 1 up to _SMALL rows); as tables
-    grow, each row gets less work (fewer draws and epochs, larger
-    batches), since more rows inform the model more than more passes over
-    each: from _SMALL to _LARGE rows the settings move geometrically to
-    those of large tables and the decay gets shallower (``cosine``, the
-    share of the step size it takes away by the end, from 1 to 0), and
-    beyond, epochs shrink as 1 / sqrt(n_samples) at a constant step size,
-    so that the number of gradient steps still grows and the cost stays
+    Small tables get what imputes best, with a cosine decay of the step
+    size (``cosine``: True up to _SMALL rows); as tables grow, each row
+    gets less work (fewer draws, epochs and units, larger batches), since
+    more rows inform the model more than more passes over each: from
+    _SMALL to _LARGE rows the settings move geometrically to those of
+    large tables, and beyond, epochs shrink as 1 / sqrt(n_samples), so
+    that the number of gradient steps still grows and the cost stays
     linear in the rows.
     """
     t = min(1.0, max(0.0, math.log(n_samples / _SMALL) / math.log(_LARGE / _SMALL)))
@@ -129,8 +126,11 @@ def auto_schedule(n_samples):
     for key in ("draws", "samples", "epochs", "batch_size"):
         settings[key] = max(1, round(settings[key]))
     settings["epochs"] = max(settings["epochs"], 3)
+    small = n_samples <= _SMALL
     settings["hidden_layer_sizes"] = list(_HIDDEN)
-    settings["cosine"] = 1.0 - t
+    settings["cosine"] = small
+    if small:
+        settings.update(_SMALL_COSINE)
     return settings
 
 
@@ -168,9 +168,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
     Larger tables get less work per row, on the same network, since more
     rows inform the model more than more passes over each: from 2,000 to
     10,000 rows the settings move geometrically to 24 epochs of the plain
-    ELBO (1 draw) at a constant step size with batches of 512, imputing
-    with 20 draws; beyond, epochs shrink as 1 / sqrt(n_samples). Training
-    and imputation stay linear in the rows.
+    ELBO (1 draw) with batches of 512, imputing with 20 draws; beyond,
+    epochs shrink as 1 / sqrt(n_samples). Training and imputation stay
+    linear in the rows.
 
     Parameters
     ----------
@@ -266,19 +266,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
 
     learning_rate : float or "auto", default="auto"
         Adam's step size (the first epoch's, with the cosine decay of
-        ``max_iter="auto"``). "auto": 3e-3 up to 2,000 rows, up to 4e-3
-        with the batch size at 10,000 rows.
+        ``max_iter="auto"``). "auto": 3e-3 up to 2,000 rows; above, 1e-3,
+        up to 4e-3 with the batch size at 10,000 rows.
 
     max_iter : int or "auto", default="auto"
         Number of epochs. "auto": 250 up to 2,000 rows, with the step size
-        decaying along half a cosine towards 0 over them; from 2,000 to
-        10,000 rows, down to 24 epochs, with a shallower decay (towards
-        ``1 - s`` of the step size, ``s`` falling from 1 to 0 over that
-        range, in log rows); beyond, 24 * sqrt(10,000 / n_samples) epochs
-        (at least 3) at a constant step size. This schedule is the method
-        (as in MIWAE), and ending it raises no ``ConvergenceWarning``. An
-        int is a maximum at a constant step size: reaching it without
-        meeting the stopping criterion warns.
+        decaying along half a cosine towards 0 over them; above, 400 at
+        2,000 rows, down to 24 at 10,000 rows, then as 24 * sqrt(10,000 /
+        n_samples) (at least 3), at a constant step size. This schedule is
+        the method (as in MIWAE), and ending it raises no
+        ``ConvergenceWarning``. An int is a maximum at a constant step
+        size: reaching it without meeting the stopping criterion warns.
 
     early_stopping : bool, default=False
         Hide half of the observed entries of ``validation_fraction`` of the

@@ -102,14 +102,6 @@ def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
     assert rates == pytest.approx([0.01, 0.01 * (1 + math.cos(math.pi / 4)) / 2, 0.005,
                                    0.01 * (1 + math.cos(3 * math.pi / 4)) / 2])
     assert Schedule(4, 8, 0.01).epoch_learning_rate(0.01, 3) == 0.01
-    # A decay of depth s ends towards (1 - s) of the step size; depth 1 is
-    # the full decay bit for bit.
-    half = Schedule(max_epochs=4, batch_size=8, learning_rate=0.01, cosine=0.5)
-    assert [half.epoch_learning_rate(0.01, e) for e in range(4)] == pytest.approx(
-        [0.01 * (0.5 + r / 0.02) for r in rates]
-    )
-    full = Schedule(max_epochs=4, batch_size=8, learning_rate=0.01, cosine=1.0)
-    assert [full.epoch_learning_rate(0.01, e) for e in range(4)] == rates
     seen = []
     original = Trainer.train_epoch
 

@@ -438,14 +438,11 @@ class Schedule:
         Most torch CPU threads while training (None: as set). Small networks
         lose little on one thread on a quiet machine and gain much on a
         busy one, where a second thread waits for a core at every operation.
-    cosine : bool or float in [0, 1], default=False
-        How deep the step size decays along half a cosine over
-        ``max_epochs``: True (1) from ``learning_rate`` in the first epoch
-        towards 0 after the last, epoch ``e`` (from 0) running at
-        ``learning_rate * (1 + cos(pi * e / max_epochs)) / 2``; a share
-        ``s`` decays towards ``(1 - s) * learning_rate`` instead, epoch
-        ``e`` running at ``learning_rate * (s * (1 + cos(pi * e /
-        max_epochs)) / 2 + 1 - s)``; False (0) keeps it constant.
+    cosine : bool, default=False
+        The step size decays along half a cosine, from ``learning_rate`` in
+        the first epoch towards 0 after the last: epoch ``e`` (from 0) of
+        ``max_epochs`` runs at ``learning_rate * (1 + cos(pi * e /
+        max_epochs)) / 2``.
     """
 
     max_epochs: int
@@ -453,16 +450,14 @@ class Schedule:
     learning_rate: float
     fixed_length: bool = False
     threads: int = None
-    cosine: float = False
+    cosine: bool = False
 
     def epoch_learning_rate(self, base, epoch):
         """The step size of epoch ``epoch`` (from 0) of this schedule, for
         a base step size ``base``."""
         if not self.cosine:
             return base
-        depth = float(self.cosine)
-        # depth 1 gives (1 + cos) / 2 bit for bit: x * 1.0 + 0.0 == x.
-        return base * ((1 + math.cos(math.pi * epoch / self.max_epochs)) / 2 * depth + (1 - depth))
+        return base * (1 + math.cos(math.pi * epoch / self.max_epochs)) / 2
 
 
 class StoppingRule:
