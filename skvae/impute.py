@@ -41,6 +41,7 @@ from ._table import (
     _stack,
     _unique_levels,
 )
+from .nn.likelihoods import Categorical
 from .nn.train import Schedule
 
 # Values per batch when imputing: rows x importance draws x the widest
@@ -98,6 +99,10 @@ _SMALL_COSINE = {"epochs": 250, "learning_rate": 3e-3}
 # Fewest rows for which calibrate_categories does anything: each half of the
 # table trains a model.
 _MIN_CALIBRATION_ROWS = 20
+# Held-out entries that calibrate_categories predicts, at most, for each
+# categorical column and each half of the table (a seeded random subset
+# beyond that).
+_CALIBRATION_ROWS = 256
 # The shrinkage weights calibrate_categories chooses from.
 _SHRINKAGE_GRID = np.linspace(0.0, 1.0, 101)
 _LARGE_SETTINGS = {
@@ -224,8 +229,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
         about, its most probable level is right less often than the
         column's most frequent level. With calibration, two more models of
         the same configuration, each trained on half of the rows, predict
-        each observed categorical entry of the other half from the rest of
-        its row; for each column, the weight ``w`` in [0, 1] under which
+        the observed categorical entries of the other half from the rest of
+        their row (at most 256 entries of each column in each half, a
+        seeded random subset of them beyond that, so that the cost stays
+        bounded on large tables with many categorical columns); for each
+        column, the weight ``w`` in [0, 1] under which
         ``(1 - w) * p_model + w * p_frequency`` gives those entries the
         highest likelihood (``p_frequency``: the levels' shares among the
         column's observed entries) is applied to every imputation of the
@@ -827,6 +835,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         seeds = np.random.SeedSequence([self._seed, self._n_fit_calls, 1]).generate_state(3)
         fold = np.random.default_rng(seeds[0]).permutation(table.n_samples) % 2
         predicted = {k: [] for k, _, _ in layout}  # per column: (probabilities, codes)
+        subset = np.random.default_rng(
+            np.random.SeedSequence([self._seed, self._n_fit_calls, 2]).generate_state(1)
+        )
         for f, seed in zip((0, 1), seeds[1:]):
             train = np.flatnonzero(fold != f)
             module = self._train_calibration_module(
@@ -836,14 +847,22 @@ class VAEImputer(TransformerMixin, BaseVAE):
             if module is None:  # diverged: leave the model's probabilities as they are
                 return
             held = np.flatnonzero(fold == f)
+            device = next(module.parameters()).device
             for k, c, levels in layout:
                 rows = held[observed[held, k]]
                 if rows.size == 0:
                     continue
+                if rows.size > _CALIBRATION_ROWS:
+                    rows = np.sort(subset.choice(rows, _CALIBRATION_ROWS, replace=False))
                 mask = observed[rows]
                 mask[:, k] = False  # predict the entry from the rest of its row
-                stats = self._predictive_statistics(module, X_model[rows], mask)
-                predicted[k].append((stats[:, levels], X_model[rows, k].astype(np.intp)))
+                # The column's level probabilities alone (in the statistics,
+                # as in the decoder's outputs, its levels lie at ``levels``).
+                probabilities = self._predictive_statistics(
+                    module, X_model[rows], mask, outputs=levels,
+                    likelihood=Categorical([levels.stop - levels.start]).to(device),
+                )
+                predicted[k].append((probabilities, X_model[rows, k].astype(np.intp)))
         for k, c, _ in layout:
             if predicted[k] and len(self.categories_[c]) > 1:
                 probs = np.concatenate([p for p, _ in predicted[k]])
@@ -885,14 +904,15 @@ class VAEImputer(TransformerMixin, BaseVAE):
             return None
         return module.to(self._inference_device()).eval()
 
-    def _predictive_statistics(self, module, X_model, observed):
+    def _predictive_statistics(self, module, X_model, observed, outputs=None, likelihood=None):
         """The importance-sampled predictive parameters (means, level
         probabilities) of each row of X_model given its ``observed``
-        entries, a batch at a time."""
+        entries, a batch at a time; ``outputs`` and ``likelihood`` as in
+        :meth:`~skvae.nn.VAE.predictive_statistics`."""
         k = self.n_importance_samples_
         eps = self._importance_noise(k, module)
         return self._map_batches(
-            lambda x, m: module.predictive_statistics(x, m, eps),
+            lambda x, m: module.predictive_statistics(x, m, eps, outputs, likelihood),
             X_model,
             observed,
             batch_size=self._imputation_batch_size(k),

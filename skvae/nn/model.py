@@ -267,11 +267,16 @@ class VAE(nn.Module):
         errors = self.likelihood.prediction_error(x, stats)
         return torch.where(target, errors, 0.0).sum(dim=-1)
 
-    def predictive_statistics(self, x, mask, eps):
+    def predictive_statistics(self, x, mask, eps, outputs=None, likelihood=None):
         """The predictive parameters of p(x | x_obs) (means, probabilities
         of each level), shape (n, n_statistics): those of p(x | z_k)
         averaged over the draws ``eps`` with self-normalised importance
         weights p(x_obs, z_k) / q(z_k | x_obs). See :meth:`impute`.
+
+        With ``outputs`` (a slice of the decoder's outputs) and
+        ``likelihood`` (one for those outputs), only that likelihood's
+        statistics of those outputs: e.g. the level probabilities of one
+        categorical column, without computing every other column's.
 
         The draws are put on the last, contiguous dimension to be summed:
         torch's CPU kernels reduce over a leading dimension in an order
@@ -281,7 +286,9 @@ class VAE(nn.Module):
         log_w, out = self._importance_terms(x, eps, mask, proposal_scale=_PROPOSAL_SCALE)
         weights = torch.softmax(log_w.T.contiguous(), dim=-1)  # (n, K)
         # (K, n, n_statistics) -> (n, n_statistics, K)
-        predictive = self.likelihood.predictive(out).permute(1, 2, 0).contiguous()
+        if outputs is not None:
+            out = out[..., outputs]
+        predictive = (likelihood or self.likelihood).predictive(out).permute(1, 2, 0).contiguous()
         predictive *= weights.unsqueeze(1)
         return predictive.sum(dim=-1)
 
