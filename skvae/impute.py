@@ -101,8 +101,14 @@ _SMALL_COSINE = {"epochs": 250, "learning_rate": 3e-3}
 _MIN_CALIBRATION_ROWS = 20
 # Held-out entries that calibrate_categories predicts, at most, for each
 # categorical column and each half of the table (a seeded random subset
-# beyond that).
+# beyond that): _CALIBRATION_ROWS, fewer where the table has more than 8
+# categorical columns, so that a half predicts at most _CALIBRATION_ENTRIES
+# entries in all, but never fewer than _CALIBRATION_MIN_ROWS per column.
+# Each prediction decodes n_importance_samples_ draws (2,000 on tables of
+# up to 2,000 rows): bench calibration.
 _CALIBRATION_ROWS = 256
+_CALIBRATION_ENTRIES = 2048
+_CALIBRATION_MIN_ROWS = 64
 # The shrinkage weights calibrate_categories chooses from.
 _SHRINKAGE_GRID = np.linspace(0.0, 1.0, 101)
 _LARGE_SETTINGS = {
@@ -230,10 +236,11 @@ class VAEImputer(TransformerMixin, BaseVAE):
         column's most frequent level. With calibration, two more models of
         the same configuration, each trained on half of the rows, predict
         the observed categorical entries of the other half from the rest of
-        their row (at most 256 entries of each column in each half, a
-        seeded random subset of them beyond that, so that the cost stays
-        bounded on large tables with many categorical columns); for each
-        column, the weight ``w`` in [0, 1] under which
+        their row (at most 256 entries of each column in each half, and
+        2,048 of all columns together but at least 64 of each, a seeded
+        random subset beyond that, so that the cost stays bounded on large
+        tables with many categorical columns); for each column, the weight
+        ``w`` in [0, 1] under which
         ``(1 - w) * p_model + w * p_frequency`` gives those entries the
         highest likelihood (``p_frequency``: the levels' shares among the
         column's observed entries) is applied to every imputation of the
@@ -838,6 +845,9 @@ class VAEImputer(TransformerMixin, BaseVAE):
         subset = np.random.default_rng(
             np.random.SeedSequence([self._seed, self._n_fit_calls, 2]).generate_state(1)
         )
+        most = min(
+            _CALIBRATION_ROWS, max(_CALIBRATION_MIN_ROWS, _CALIBRATION_ENTRIES // len(layout))
+        )
         for f, seed in zip((0, 1), seeds[1:]):
             train = np.flatnonzero(fold != f)
             module = self._train_calibration_module(
@@ -852,8 +862,8 @@ class VAEImputer(TransformerMixin, BaseVAE):
                 rows = held[observed[held, k]]
                 if rows.size == 0:
                     continue
-                if rows.size > _CALIBRATION_ROWS:
-                    rows = np.sort(subset.choice(rows, _CALIBRATION_ROWS, replace=False))
+                if rows.size > most:
+                    rows = np.sort(subset.choice(rows, most, replace=False))
                 mask = observed[rows]
                 mask[:, k] = False  # predict the entry from the rest of its row
                 # The column's level probabilities alone (in the statistics,

@@ -360,6 +360,17 @@ def test_calibration_predicts_a_bounded_number_of_entries(noise_and_signal, monk
     calls.clear()
     fit_transform(frame, max_iter=5, calibrate_categories=True)
     assert all(n > 80 for n, _ in calls[:4])
+    # Many categorical columns share a budget of entries per half, down to
+    # a floor per column.
+    monkeypatch.setattr(impute, "_CALIBRATION_ENTRIES", 60)
+    monkeypatch.setattr(impute, "_CALIBRATION_MIN_ROWS", 10)
+    calls.clear()
+    fit_transform(frame, max_iter=5, calibrate_categories=True)
+    assert [n for n, _ in calls[:4]] == [30] * 4
+    monkeypatch.setattr(impute, "_CALIBRATION_MIN_ROWS", 35)
+    calls.clear()
+    fit_transform(frame, max_iter=5, calibrate_categories=True)
+    assert [n for n, _ in calls[:4]] == [35] * 4
 
 
 def test_calibrated_draws_follow_the_mixture(noise_and_signal):
