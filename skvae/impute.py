@@ -857,7 +857,6 @@ class VAEImputer(TransformerMixin, BaseVAE):
             if module is None:  # diverged: leave the model's probabilities as they are
                 return
             held = np.flatnonzero(fold == f)
-            device = next(module.parameters()).device
             for k, c, levels in layout:
                 rows = held[observed[held, k]]
                 if rows.size == 0:
@@ -866,12 +865,7 @@ class VAEImputer(TransformerMixin, BaseVAE):
                     rows = np.sort(subset.choice(rows, most, replace=False))
                 mask = observed[rows]
                 mask[:, k] = False  # predict the entry from the rest of its row
-                # The column's level probabilities alone (in the statistics,
-                # as in the decoder's outputs, its levels lie at ``levels``).
-                probabilities = self._predictive_statistics(
-                    module, X_model[rows], mask, outputs=levels,
-                    likelihood=Categorical([levels.stop - levels.start]).to(device),
-                )
+                probabilities = self._level_probabilities(module, X_model[rows], mask, levels)
                 predicted[k].append((probabilities, X_model[rows, k].astype(np.intp)))
         for k, c, _ in layout:
             if predicted[k] and len(self.categories_[c]) > 1:
@@ -914,15 +908,17 @@ class VAEImputer(TransformerMixin, BaseVAE):
             return None
         return module.to(self._inference_device()).eval()
 
-    def _predictive_statistics(self, module, X_model, observed, outputs=None, likelihood=None):
-        """The importance-sampled predictive parameters (means, level
-        probabilities) of each row of X_model given its ``observed``
-        entries, a batch at a time; ``outputs`` and ``likelihood`` as in
-        :meth:`~skvae.nn.VAE.predictive_statistics`."""
+    def _level_probabilities(self, module, X_model, observed, levels):
+        """The importance-sampled probabilities of one categorical column's
+        levels for each row of X_model given its ``observed`` entries, a
+        batch at a time; ``levels``: the column's slice of the decoder's
+        outputs (and of the predictive statistics: they lie alike). Only
+        that column's probabilities are computed, not every column's."""
         k = self.n_importance_samples_
         eps = self._importance_noise(k, module)
+        column = Categorical([levels.stop - levels.start]).to(next(module.parameters()).device)
         return self._map_batches(
-            lambda x, m: module.predictive_statistics(x, m, eps, outputs, likelihood),
+            lambda x, m: module.predictive_statistics(x, m, eps, levels, column),
             X_model,
             observed,
             batch_size=self._imputation_batch_size(k),

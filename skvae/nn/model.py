@@ -288,7 +288,8 @@ class VAE(nn.Module):
         # (K, n, n_statistics) -> (n, n_statistics, K)
         if outputs is not None:
             out = out[..., outputs]
-        predictive = (likelihood or self.likelihood).predictive(out).permute(1, 2, 0).contiguous()
+        likelihood = self.likelihood if likelihood is None else likelihood
+        predictive = likelihood.predictive(out).permute(1, 2, 0).contiguous()
         predictive *= weights.unsqueeze(1)
         return predictive.sum(dim=-1)
 
