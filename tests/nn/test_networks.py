@@ -235,3 +235,54 @@ def test_linear_is_torch_linear_elsewhere(monkeypatch):
         networks.Linear(8, 256)(torch.randn(1280, 8))
     assert shapes == [(9, 256), (9, 256), (9, 256), (16, 16), (256, 8)]
 
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # mkldnn.flags on a CPU-only torch
+@pytest.mark.parametrize("shape", [(64, 32), (64, 512), (20, 16, 24)])
+def test_gelu_takes_torchs_own_kernel_for_small_float32_tensors(shape):
+    """skvae's GELU gives, bit for bit, torch's own kernel's values and
+    gradients (not oneDNN's) on a small float32 tensor, as a contiguous
+    tensor; both are the exact GELU to float32 precision."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=generator) * 3
+    grad = torch.randn(*shape, generator=generator)
+    results = []
+    # skvae's GELU as torch runs it (oneDNN on), and torch's own kernel
+    # (oneDNN off), forward and backward.
+    for fn, onednn in ((networks.GELU(), True), (torch.nn.functional.gelu, False)):
+        x_ = x.clone().requires_grad_()
+        with torch.backends.mkldnn.flags(enabled=onednn):
+            out = fn(x_)
+            (out * grad).sum().backward()
+        results.append((out.detach(), x_.grad))
+    (out, dx), (native, native_dx) = results
+    assert out.is_contiguous() and out.shape == x.shape
+    assert torch.equal(out, native) and torch.equal(dx, native_dx)
+    x64 = x.double().requires_grad_()
+    exact = torch.nn.functional.gelu(x64)
+    (exact * grad.double()).sum().backward()
+    torch.testing.assert_close(out.double(), exact, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(dx.double(), x64.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_is_torchs_elsewhere(monkeypatch):
+    """Large, float64 and approximate GELUs are torch.nn.GELU's forward, and
+    the dense networks' "gelu" is skvae's GELU."""
+    calls = []
+    gelu = torch.nn.functional.gelu
+    monkeypatch.setattr(
+        torch.nn.functional, "gelu",
+        lambda x, approximate="none": calls.append(x.is_contiguous()) or gelu(x, approximate=approximate),
+    )
+    networks.GELU()(torch.randn(64, 32))  # small: the transposed view
+    networks.GELU()(torch.randn(128, 512))  # more than _NATIVE_GELU_MAX_VALUES
+    networks.GELU()(torch.randn(64, 32, dtype=torch.float64))
+    networks.GELU(approximate="tanh")(torch.randn(64, 32))
+    networks.GELU()(torch.randn(64))  # one dimension
+    assert calls == [False, True, True, True, True]
+    encoder, decoder = make_networks(
+        "dense", n_features=5, n_components=2, n_outputs=5, hidden_layer_sizes=[8],
+        activation="gelu",
+    )
+    assert any(isinstance(m, networks.GELU) for m in encoder.modules())
+    assert any(isinstance(m, networks.GELU) for m in decoder.modules())
