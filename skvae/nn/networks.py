@@ -14,43 +14,10 @@ import math
 import torch
 from torch import nn
 
-# torch's CPU GELU (the exact one, erf) hands every contiguous float32
-# tensor to oneDNN, whose set-up costs about 8 microseconds a call each way,
-# more than the work on a small batch's activations: forward and backward of
-# 64 x 128 values took 76-84 us through oneDNN against 49 us in torch's own
-# vectorised kernel, which a transposed (non-contiguous) view of the same
-# values takes. From about 65,536 values oneDNN is as fast or faster (ad hoc,
-# one and two threads). Whole fits of small networks: python3 dev.py bench
-# step --part activation.
-_NATIVE_GELU_MAX_VALUES = 2**15
-
-
-class GELU(nn.GELU):
-    """:class:`torch.nn.GELU` that computes the exact GELU of a small
-    float32 CPU tensor (at most _NATIVE_GELU_MAX_VALUES values, two or more
-    dimensions) in torch's own kernel rather than oneDNN's (see
-    _NATIVE_GELU_MAX_VALUES): the function applied to a transposed view,
-    whose result, transposed back, is contiguous. Each value is the same
-    function of its input either way; the two kernels' last bits may
-    differ. Everything else is :class:`torch.nn.GELU` unchanged."""
-
-    def forward(self, x):
-        if (
-            self.approximate == "none"
-            and x.dim() >= 2
-            and x.numel() <= _NATIVE_GELU_MAX_VALUES
-            and x.dtype == torch.float32
-            and x.device.type == "cpu"
-            and x.is_contiguous()
-        ):
-            return nn.functional.gelu(x.transpose(-1, -2)).transpose(-1, -2)
-        return super().forward(x)
-
-
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "elu": nn.ELU,
-    "gelu": GELU,
+    "gelu": nn.GELU,
     "silu": nn.SiLU,
     "tanh": nn.Tanh,
     "logistic": nn.Sigmoid,
