@@ -16,6 +16,11 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
 import skvae  # noqa: E402
+# sphinx-gallery resolves the names each example imports, whether or not it
+# runs them: without the examples run (--no-gallery), nothing has enabled
+# scikit-learn's IterativeImputer, and resolving plot_imputation.py's import
+# of it failed the build.
+from sklearn.experimental import enable_iterative_imputer  # noqa: E402, F401
 # Gallery scripts may draw with pyplot; no window is ever opened.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
