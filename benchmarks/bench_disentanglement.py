@@ -207,11 +207,13 @@ def main():
     overrides = parse_overrides(args.set)
     grids = QUICK_GRIDS if args.quick else GRIDS
     why_not = "quick or overridden" if args.quick or overrides else None
-    rows, figure_note, sizes = [], "", []
+    rows, figure_note, sizes, searched = [], "", [], []
     for case in cases(args.quick):
         sizes.append((case[2].shape[0], case[4].shape[0]))
         name = case[0]
-        results = run_case(*case, case_grids(name, grids), overrides)
+        searched_grids = case_grids(name, grids)
+        searched.append(f"{name.split(' ')[0]}: {grids_text(searched_grids)}")
+        results = run_case(*case, searched_grids, overrides)
         rows += table_rows(name, results)
         print(markdown_table(HEADER, rows[-len(results):]), flush=True)
         if name.startswith("shapes"):
@@ -224,10 +226,7 @@ def main():
                 "others kept (`skvae.plotting.plot_latent_traversal`): "
                 f"![traversal]({path.name})"
             )
-    grid_text = (
-        f"shapes: {grids_text(case_grids('shapes', grids))}; sources: "
-        f"{grids_text(case_grids('sources', grids))}"
-    )
+    grid_text = "; ".join(searched)
     body = (
         f"Every VAE: `VAETransformer(k, random_state=0, **base)`, base = `{SHAPES_BASE}` "
         f"for shapes (k = 10) and `{TABLE_BASE}` for sources (k = 4), the "
