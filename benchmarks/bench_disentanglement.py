@@ -69,10 +69,11 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 # that stopped at epoch 125) scored 0.063 on the test images (beta = 1
 # 0.049, best beta 0.096, best capacity 0.050). The cause is early
 # stopping, which keeps the epoch of the best plain bound on its validation
-# rows: the same refit alone stopped at epoch 66 (0.063); with
-# n_iter_no_change=20 at 116, keeping an earlier epoch (0.075); without
-# early stopping (max_iter=125) it scored 0.367 (test images, a diagnosis
-# after the fact, so not taken here). The epoch of the best bound is not
+# rows: the same refit alone ran 66 epochs (0.063); with
+# n_iter_no_change=20 116, keeping an earlier epoch (0.075); with
+# early_stopping=False (max_iter=125; it stopped on its training loss
+# after 99 epochs) it scored 0.367 (test images: a diagnosis after the
+# fact, so not taken here). The epoch of the best bound is not
 # the most disentangled one; choosing the kept epoch by the objective
 # trained, or refitting for the epochs the search found, is still to try.
 # At "auto", tc_weight=32's validation MIG over seeds 0 / 1 / 2 was
