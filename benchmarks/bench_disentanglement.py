@@ -6,7 +6,7 @@ downloaded):
 - shapes: 32 x 32 images of a square, an ellipse or a triangle, with
   scale, rotation and the x and y of the centre drawn independently and
   uniformly (``make_shapes``); 10 latent components, a convolutional
-  network.
+  network, trained without early stopping (see ``SHAPES_BASE``).
 - sources: a 12-column table made of 4 independent uniform sources by a
   random two-layer tanh network plus noise (``make_mixed_sources``),
   standardised; 4 latent components.
