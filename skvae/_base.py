@@ -968,7 +968,8 @@ class BaseVAE(BaseEstimator):
                 f"Training {type(self).__name__}: {train[0].shape[0]} rows"
                 + (f" ({val[0].shape[0]} more held out for validation)" if with_val else "")
                 + f", {length}{schedule.max_epochs} epochs in batches of {schedule.batch_size}"
-                + f", learning rate {schedule.learning_rate:.3g}",
+                + f", learning rate {schedule.learning_rate:.3g}"
+                + (" decaying along half a cosine" if schedule.cosine else ""),
                 flush=True,
             )
         stopping = StoppingRule(

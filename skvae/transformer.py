@@ -1,6 +1,7 @@
 """VAETransformer: a variational autoencoder as a drop-in for PCA."""
 
 import warnings
+from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -257,6 +258,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         ``learning_rate_``. ``partial_fit`` keeps the rate of the fit it
         continues (1e-3 when it starts the model).
 
+    learning_rate_schedule : {"constant", "cosine"}, default="constant"
+        How the step size moves during a fit. "constant": ``learning_rate``
+        throughout. "cosine": it decays along half a cosine over
+        ``max_iter`` epochs, epoch ``e`` (from 0) running at
+        ``learning_rate * (1 + cos(pi * e / max_iter)) / 2``, so that
+        the last epochs take small steps and the weights settle instead
+        of moving on with every step (early stopping may end the fit
+        before the decay does). Each ``fit``, a warm start's included,
+        starts the decay again; ``partial_fit`` steps at
+        ``learning_rate``. Objectives whose useful structure keeps
+        forming after the bound has levelled off, such as a large
+        ``tc_weight``, gain from it (see the user guide's
+        "Disentanglement").
+
     max_iter : int, default=200
         Maximum number of epochs.
 
@@ -372,6 +387,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         "capacity": [Interval(Real, 0, None, closed="left")],
         "capacity_epochs": [Interval(Integral, 0, None, closed="left")],
         "tc_weight": [Interval(Real, 0, None, closed="left"), None],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
     }
 
     def __init__(
@@ -396,6 +412,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         kl_warmup=0,
         batch_size=64,
         learning_rate="auto",
+        learning_rate_schedule="constant",
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,
@@ -427,6 +444,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         self.kl_warmup = kl_warmup
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -844,6 +862,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         """beta (the objective trained, free bits included), or with the
         capacity objective the plain ELBO."""
         return 1.0 if self.capacity > 0 else float(self.beta)
+
+    def _schedule(self, n_train, work_per_row=None):
+        """BaseVAE's schedule, with ``learning_rate_schedule``'s decay."""
+        schedule = super()._schedule(n_train, work_per_row)
+        return replace(schedule, cosine=self.learning_rate_schedule == "cosine")
 
     def _capacity_schedule(self):
         """C(epoch): 0 to ``capacity`` over ``capacity_epochs``, then flat."""

@@ -194,3 +194,55 @@ def test_fixed_schedule_runs_every_epoch_silently():
         est = VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
                          random_state=0).fit(X)
     assert est.n_iter_ == est._auto["epochs"]
+
+
+def test_transformer_cosine_schedule_decays_over_max_iter(monkeypatch, capsys):
+    """learning_rate_schedule="cosine": epoch e of max_iter runs at
+    learning_rate * (1 + cos(pi * e / max_iter)) / 2, whether early
+    stopping ends the fit first or not; "constant" keeps the rate; each
+    fit starts the decay again, partial_fit steps at the base rate; the
+    same random_state gives the same model."""
+    seen = []
+    original = Trainer.train_epoch
+
+    def recording(self, *args, **kwargs):
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    X = np.random.RandomState(0).standard_normal((60, 4))
+    params = dict(hidden_layer_sizes=(8,), learning_rate=0.01, max_iter=6, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cosine = VAETransformer(learning_rate_schedule="cosine", verbose=1, **params).fit(X)
+        assert "decaying along half a cosine" in capsys.readouterr().out
+        decay = [0.01 * (1 + math.cos(math.pi * e / 6)) / 2 for e in range(6)]
+        assert seen == pytest.approx(decay[: cosine.n_iter_])
+        assert cosine.learning_rate_ == 0.01
+        seen.clear()
+        constant = VAETransformer(**params).fit(X)
+        assert seen == [0.01] * constant.n_iter_
+        # Without early stopping and with patience to spare: all epochs run.
+        seen.clear()
+        full = dict(params, early_stopping=False, n_iter_no_change=10)
+        again = VAETransformer(learning_rate_schedule="cosine", **full).fit(X)
+        assert seen == pytest.approx(decay)
+        twice = VAETransformer(learning_rate_schedule="cosine", **full).fit(X)
+        np.testing.assert_array_equal(again.transform(X), twice.transform(X))
+        assert not np.array_equal(
+            again.transform(X), VAETransformer(**full).fit(X).transform(X)
+        )
+        # A warm start starts the decay again; partial_fit keeps the rate.
+        seen.clear()
+        again.set_params(warm_start=True).fit(X)
+        assert seen == pytest.approx(decay)
+        seen.clear()
+        again.partial_fit(X)
+        assert seen == [0.01]
+
+
+def test_transformer_learning_rate_schedule_is_validated():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="learning_rate_schedule"):
+        VAETransformer(learning_rate_schedule="linear").fit(np.zeros((10, 2)))
