@@ -93,6 +93,22 @@ def test_small_inference_runs_on_one_thread_and_large_on_all():
     assert torch.get_num_threads() == before
 
 
+def _record_step_sizes(monkeypatch):
+    """The step size of every epoch trained from now on, in a list that
+    fills as they run (Trainer.train_epoch wrapped; the original is its
+    ``__wrapped__``)."""
+    seen = []
+    original = Trainer.train_epoch
+
+    def recording(self, *args, **kwargs):
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    recording.__wrapped__ = original
+    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    return seen
+
+
 def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
     """A cosine schedule runs epoch e of E at lr * (1 + cos(pi * e / E)) / 2:
     the full step size first, half of it midway, near 0 at the end; a
@@ -102,14 +118,8 @@ def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
     assert rates == pytest.approx([0.01, 0.01 * (1 + math.cos(math.pi / 4)) / 2, 0.005,
                                    0.01 * (1 + math.cos(3 * math.pi / 4)) / 2])
     assert Schedule(4, 8, 0.01).epoch_learning_rate(0.01, 3) == 0.01
-    seen = []
-    original = Trainer.train_epoch
-
-    def recording(self, *args, **kwargs):
-        seen.append(self.optimizer.param_groups[0]["lr"])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    seen = _record_step_sizes(monkeypatch)
+    original = Trainer.train_epoch.__wrapped__
     X = np.random.RandomState(0).standard_normal((40, 3))
     X[X > 1.5] = np.nan
     VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
@@ -202,14 +212,7 @@ def test_transformer_cosine_schedule_decays_over_max_iter(monkeypatch, capsys):
     stopping ends the fit first or not; "constant" keeps the rate; each
     fit starts the decay again, partial_fit steps at the base rate; the
     same random_state gives the same model."""
-    seen = []
-    original = Trainer.train_epoch
-
-    def recording(self, *args, **kwargs):
-        seen.append(self.optimizer.param_groups[0]["lr"])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", recording)
+    seen = _record_step_sizes(monkeypatch)
     X = np.random.RandomState(0).standard_normal((60, 4))
     params = dict(hidden_layer_sizes=(8,), learning_rate=0.01, max_iter=6, random_state=0)
     with warnings.catch_warnings():
