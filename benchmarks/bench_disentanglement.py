@@ -79,19 +79,19 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 # trained, or refitting for the epochs the search found, is still to try.
 # At "auto", tc_weight=32's validation MIG over seeds 0 / 1 / 2 was
 # 0.307 / 0.209 / 0.307 (tc_weight=16 at 5e-4, seeds 0 / 1: 0.365 / 0.370).
-# So the shapes' VAEs train without early stopping, for at most 125 epochs
-# (they stop on their training loss, as early_stopping=False does): on the
-# validation split, tc_weight=32 at "auto" scored 0.307 / 0.301 with seeds
-# 0 / 1 that way, against 0.307 / 0.209 with early stopping.
-# Those fits stopped on their training loss after 77 epochs, with MIG still
-# rising: traced every 10 epochs on the validation split (tc_weight=32,
-# seed 0), at a constant step size it then wandered (0.31, 0.29, 0.32,
-# 0.30, 0.26 at epochs 60-100), while with the step size decaying along
-# half a cosine over 150 epochs (learning_rate_schedule="cosine") it rose
-# and settled: 0.34 at epoch 90, 0.36 at 120, 0.371 after all 150. Over
-# 100 epochs, the schedule taken here, it ended at 0.362 (seed 0) and
-# 0.390 (seed 1). So the shapes' VAEs run all 100 epochs
-# (n_iter_no_change=100: no stop on the training loss) with that decay.
+# Without early stopping (at most 125 epochs, stopping on the training
+# loss, as early_stopping=False does), tc_weight=32 at "auto" scored
+# 0.307 / 0.301 on the validation split with seeds 0 / 1, against
+# 0.307 / 0.209 with it (commit 5b446ef's setting). Those fits stopped on
+# their training loss after 77 epochs, with MIG still rising: traced every
+# 10 epochs on the validation split (tc_weight=32, seed 0), at a constant
+# step size it then wandered (0.31, 0.29, 0.32, 0.30, 0.26 at epochs
+# 60-100), while with the step size decaying along half a cosine over 150
+# epochs (learning_rate_schedule="cosine") it rose and settled: 0.34 at
+# epoch 90, 0.36 at 120, 0.371 after all 150. Over 100 epochs, the schedule
+# taken here, it ended at 0.362 (seed 0) and 0.390 (seed 1). So the shapes'
+# VAEs run all 100 epochs (n_iter_no_change=100: no stop on the training
+# loss) with that decay.
 SHAPES_BASE = {"image_shape": (32, 32), "network": "conv", "free_bits": 0.0, "batch_size": 256,
                "early_stopping": False, "max_iter": 100, "n_iter_no_change": 100,
                "learning_rate_schedule": "cosine"}

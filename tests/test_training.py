@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skvae import VAEImputer, VAETransformer
 from skvae.nn.train import Schedule, StoppingRule, Trainer, intra_op_threads, mkl_library
@@ -95,8 +96,7 @@ def test_small_inference_runs_on_one_thread_and_large_on_all():
 
 def _record_step_sizes(monkeypatch):
     """The step size of every epoch trained from now on, in a list that
-    fills as they run (Trainer.train_epoch wrapped; the original is its
-    ``__wrapped__``)."""
+    fills as they run (Trainer.train_epoch wrapped)."""
     seen = []
     original = Trainer.train_epoch
 
@@ -104,7 +104,6 @@ def _record_step_sizes(monkeypatch):
         seen.append(self.optimizer.param_groups[0]["lr"])
         return original(self, *args, **kwargs)
 
-    recording.__wrapped__ = original
     monkeypatch.setattr(Trainer, "train_epoch", recording)
     return seen
 
@@ -118,8 +117,8 @@ def test_cosine_schedule_decays_the_step_size_epoch_by_epoch(monkeypatch):
     assert rates == pytest.approx([0.01, 0.01 * (1 + math.cos(math.pi / 4)) / 2, 0.005,
                                    0.01 * (1 + math.cos(3 * math.pi / 4)) / 2])
     assert Schedule(4, 8, 0.01).epoch_learning_rate(0.01, 3) == 0.01
+    original = Trainer.train_epoch
     seen = _record_step_sizes(monkeypatch)
-    original = Trainer.train_epoch.__wrapped__
     X = np.random.RandomState(0).standard_normal((40, 3))
     X[X > 1.5] = np.nan
     VAEImputer(hidden_layer_sizes=(8,), n_training_draws=2, n_importance_samples=10,
@@ -245,7 +244,5 @@ def test_transformer_cosine_schedule_decays_over_max_iter(monkeypatch, capsys):
 
 
 def test_transformer_learning_rate_schedule_is_validated():
-    from sklearn.utils._param_validation import InvalidParameterError
-
     with pytest.raises(InvalidParameterError, match="learning_rate_schedule"):
         VAETransformer(learning_rate_schedule="linear").fit(np.zeros((10, 2)))
