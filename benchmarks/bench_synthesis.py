@@ -851,7 +851,8 @@ def main():
             body += f"\n\n{table}, reconstruction of the {len(split(tables[table], 0)[1]):,} "
             body += "held-out rows:\n\n" + reconstruction_markdown(reconstructions[table])
             body += f"\n\n{table}, RMSE of each numeric column (standardised) in the same "
-            body += "reconstructions:\n\n" + column_markdown(reconstructions[table], predictable[table])
+            body += "reconstructions:\n\n"
+            body += column_markdown(reconstructions[table], predictable[table])
     failed = [
         f"{method} on {table}: {result['error']}"
         for table, results in all_results.items()
