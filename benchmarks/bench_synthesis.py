@@ -620,10 +620,11 @@ def column_markdown(results, predictable):
     for c in columns:
         cells = [f"`{c}`", mean_text([p[c] for p in predictable])]
         for pair in per_k:
-            means = [np.mean([s["columns"][c] for s in results[row]["scores"]]) for row in pair]
-            for row, mean in zip(pair, means):
-                text = mean_text([s["columns"][c] for s in results[row]["scores"]])
-                cells.append(f"**{text}**" if len(pair) > 1 and mean == min(means) else text)
+            values = [[s["columns"][c] for s in results[row]["scores"]] for row in pair]
+            lowest = min(np.mean(v) for v in values)
+            for v in values:
+                text = mean_text(v)
+                cells.append(f"**{text}**" if len(pair) > 1 and np.mean(v) == lowest else text)
         rows.append(cells)
     return markdown_table(header, rows)
 
