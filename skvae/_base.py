@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._limits import check_importance_samples
 from .nn import Trainer, model_from_config
 from .nn.likelihoods import GAUSSIAN_MIN_SCALE, LIKELIHOODS, likelihood_class
+from .nn.model import REFINEMENT_DRAWS
 from .nn.networks import ACTIVATIONS
 from .nn.train import (
     Schedule,
@@ -1032,7 +1033,8 @@ class BaseVAE(BaseEstimator):
         return build_module(self._config, params=self._params, device=device, dtype=dtype).eval()
 
     def _map_batches(
-        self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None, prepare=None, draws=1
+        self, fn, *arrays, batch_size=INFERENCE_BATCH_SIZE, module=None, prepare=None, draws=1,
+        gradients=False,
     ):
         """Apply ``fn`` to row batches of ``arrays`` (as tensors on the
         device and in the dtype of ``module``, by default the inference
@@ -1045,13 +1047,17 @@ class BaseVAE(BaseEstimator):
         work is small run on one CPU thread (:func:`cpu_threads`), as
         training steps do: a second thread gains little there on a quiet
         machine, and on a busy one every operation waits for it.
+        ``gradients``: run under ``torch.no_grad`` instead of
+        ``torch.inference_mode``, so that ``fn`` may turn gradients on (the
+        posterior refinement of the bound).
         """
         module = self._inference if module is None else module
         param = next(module.parameters())
         n = arrays[0].shape[0]
         threads = cpu_threads(module, min(n, batch_size) * draws, param.device)
         output = None
-        with torch.inference_mode(), intra_op_threads(threads):
+        mode = torch.no_grad() if gradients else torch.inference_mode()
+        with mode, intra_op_threads(threads):
             for start in range(0, n, batch_size):
                 batch = [a[start : start + batch_size] for a in arrays]
                 if prepare is not None:
@@ -1090,20 +1096,37 @@ class BaseVAE(BaseEstimator):
         )
         return eps.to(device=param.device, dtype=param.dtype)
 
-    def _log_likelihood_bound(self, *arrays, prepare=None):
+    def _log_likelihood_bound(self, *arrays, prepare=None, refinement_steps=0):
         """Importance-weighted bound on log p(x) per row, in model units;
         ``arrays`` and ``prepare`` as in ``_map_batches`` (the prepared
-        batch is x and optionally the mask of observed entries)."""
+        batch is x and optionally the mask of observed entries). With
+        ``refinement_steps``, the draws come from each row's posterior
+        refined by that many steps (:meth:`VAE.refined_posterior`)."""
         eps = self._importance_noise(self.n_importance_samples)
+        refinement_eps = self._refinement_noise(refinement_steps) if refinement_steps else None
         rows = max(1, _IW_DRAWS_PER_BATCH // self.n_importance_samples)
         module = self._inference
         return self._map_batches(
-            lambda x, m=None: module.log_likelihood_bound(x, eps, m),
+            lambda x, m=None: module.log_likelihood_bound(x, eps, m, refinement_eps),
             *arrays,
             batch_size=rows,
             prepare=prepare,
             draws=self.n_importance_samples,
+            gradients=refinement_eps is not None,
         )
+
+    def _refinement_noise(self, n_steps):
+        """The standard normal draws of ``n_steps`` steps of posterior
+        refinement, ``(n_steps, REFINEMENT_DRAWS, 1, n_components)``,
+        shared by all rows and fixed per model (a stream apart from
+        :meth:`_importance_noise`'s), in the inference network's dtype."""
+        param = next(self._inference.parameters())
+        generator = torch.Generator().manual_seed((self._seed + 1) % 2**63)
+        eps = torch.randn(
+            n_steps, REFINEMENT_DRAWS, 1, self._config["n_components"],
+            generator=generator, dtype=torch.float64,
+        )
+        return eps.to(device=param.device, dtype=param.dtype)
 
     # --------------------------------------------------------- persistence
 

@@ -75,3 +75,49 @@ def test_grid_search_over_the_posterior_family_by_score(data):
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_params_["posterior"] in ("gaussian", "planar", "iaf")
     assert clone(search.best_estimator_).get_params()["posterior"] == search.best_params_["posterior"]
+
+
+@pytest.mark.parametrize("params", [{}, {"posterior": "planar"}])
+def test_refinement_tightens_score_and_changes_nothing_else(data, params):
+    plain = fitted(data, **params)
+    refined = fitted(data, n_refinement_steps=20, **params)
+    # Training ignores it: the same model, the same codes.
+    np.testing.assert_array_equal(refined.transform(data), plain.transform(data))
+    np.testing.assert_array_equal(refined.sample(5, random_state=0), plain.sample(5, random_state=0))
+    scores = refined.score_samples(data)
+    assert scores.mean() > plain.score_samples(data).mean() + 0.02
+    np.testing.assert_array_equal(refined.score_samples(data), scores)
+    np.testing.assert_allclose(refined.score_samples(data[5:9]), scores[5:9], rtol=1e-12)
+    assert refined.score(data) == pytest.approx(scores.mean())
+    loaded = pickle.loads(pickle.dumps(refined))
+    np.testing.assert_array_equal(loaded.score_samples(data), scores)
+    # Set after the fit, it applies at once; 0 is the encoder's posterior.
+    np.testing.assert_array_equal(
+        plain.set_params(n_refinement_steps=20).score_samples(data), scores
+    )
+    np.testing.assert_array_equal(
+        refined.set_params(n_refinement_steps=0).score_samples(data),
+        plain.set_params(n_refinement_steps=0).score_samples(data),
+    )
+
+
+def test_refinement_scores_rows_with_missing_entries(data):
+    model = fitted(data, n_refinement_steps=10)
+    X = data[:6].copy()
+    X[0, 1] = np.nan
+    scores = model.score_samples(X)
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores[1:], model.score_samples(data[1:6]), rtol=1e-12)
+
+
+def test_refinement_is_searchable_and_validated(data):
+    search = GridSearchCV(
+        VAETransformer(max_iter=3, random_state=0),
+        {"n_refinement_steps": [0, 10], "n_components": [1, 2]},
+        cv=2,
+    ).fit(data)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    with pytest.raises(InvalidParameterError):
+        VAETransformer(n_refinement_steps=-1).fit(data)
+    with pytest.raises(InvalidParameterError):
+        VAETransformer(n_refinement_steps=2.5).fit(data)

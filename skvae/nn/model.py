@@ -12,7 +12,13 @@ from torch import nn
 
 from .likelihoods import make_likelihood
 from .networks import init_parameters, make_networks
-from .posteriors import DiagonalGaussian, FlowPosterior, make_flows, standard_normal_log_prob
+from .posteriors import (
+    LOG_VAR_BOUND,
+    DiagonalGaussian,
+    FlowPosterior,
+    make_flows,
+    standard_normal_log_prob,
+)
 
 # Fewest latent draws when validating an imputer on held-out entries.
 _MIN_CONDITIONAL_DRAWS = 10
@@ -21,6 +27,13 @@ _PROPOSAL_SCALE = 1.25
 # Draws whose normalised importance weight is below exp(this) get no
 # gradient in the importance-weighted bound (see _iw_logsumexp).
 _LOG_NEGLIGIBLE_WEIGHT = -69.0  # a weight of 1e-30
+# Refinement of q(z | x) for bounds (VAE.refined_posterior): latent draws
+# per step and Adam's step size, in latent units (the prior's standard
+# deviation is 1).
+REFINEMENT_DRAWS = 5
+REFINEMENT_LEARNING_RATE = 0.05
+_ADAM_BETAS = (0.9, 0.999)
+_ADAM_EPS = 1e-8
 
 
 class VAE(nn.Module):
@@ -245,10 +258,14 @@ class VAE(nn.Module):
         """
         return self._importance_terms(x, eps, mask, kl_weight)[0]
 
-    def _importance_terms(self, x, eps, mask, kl_weight=1.0, proposal_scale=1.0):
+    def _importance_terms(
+        self, x, eps, mask, kl_weight=1.0, proposal_scale=1.0, posterior=None
+    ):
         """Log-weights (K, n) and the decoder outputs (K, n, n_outputs), for
-        draws from q(z | x) with its spread multiplied by ``proposal_scale``."""
-        z, log_q = self.posterior(x, mask).widened(proposal_scale).draw(eps)
+        draws from q(z | x) (or ``posterior``, one for these rows) with its
+        spread multiplied by ``proposal_scale``."""
+        q = self.posterior(x, mask) if posterior is None else posterior
+        z, log_q = q.widened(proposal_scale).draw(eps)
         out = self.decode(z)
         log_lik = self.likelihood.log_prob(x, out, mask)
         return log_lik + kl_weight * (standard_normal_log_prob(z) - log_q), out
@@ -333,11 +350,79 @@ class VAE(nn.Module):
             filled = self.likelihood.sample(chosen, generator)
         return torch.where(mask, x, filled)
 
-    def log_likelihood_bound(self, x, eps, mask=None):
+    def log_likelihood_bound(self, x, eps, mask=None, refinement_eps=None):
         """Importance-weighted lower bound on log p(x) per sample (Burda et
-        al., 2016); with K = 1 it is the ELBO."""
-        log_w = self.log_weights(x, eps, mask)
+        al., 2016); with K = 1 it is the ELBO. With ``refinement_eps``, the
+        draws come from :meth:`refined_posterior` instead of q(z | x): any
+        proposal gives a lower bound, and a refined one a tighter bound."""
+        posterior = None
+        if refinement_eps is not None and refinement_eps.shape[0]:
+            posterior = self.refined_posterior(x, mask, refinement_eps)
+        log_w = self._importance_terms(x, eps, mask, posterior=posterior)[0]
         return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+    def refined_posterior(self, x, mask, eps, learning_rate=REFINEMENT_LEARNING_RATE):
+        """q(z | x) with its Gaussian refined for each row: Adam steps, one
+        per leading entry of ``eps``, that raise the row's importance-
+        weighted bound over the step's draws in the Gaussian's mean and
+        log-variance, starting from the encoder's.
+
+        The encoder is trained to give every row a good posterior at once,
+        and on rows it did not see it leaves a gap to the best Gaussian
+        for the row (the amortisation gap, Cremer et al., ICML 2018);
+        optimising the row's own posterior closes it (semi-amortised
+        inference, Kim et al., ICML 2018). A flow's steps stay those the
+        encoder gave the row; only the Gaussian before them moves.
+
+        The bound rather than the ELBO: the ELBO's best Gaussian is
+        narrower than a good importance-sampling proposal, and on a barely
+        trained model refining by the ELBO loosened the bound of 100
+        draws (ad hoc, 200 rows of the tests' blobs after 4 epochs: -0.02
+        nats with 20 steps, +0.04 by the bound; on MNIST-5k both gave
+        about +2 nats).
+
+        ``eps``: the standard normal draws of the steps, shape
+        ``(n_steps, n_draws, 1, n_components)``: each step's bound is
+        over ``n_draws`` draws, the same for every row. Adam
+        updates each row's parameters from that row's gradient alone, so
+        each row's result depends on neither the batch nor its order.
+        Runs with gradients enabled whatever the caller's mode (the
+        inputs must not be inference tensors); returns a posterior of
+        the same kind as :meth:`posterior`, without gradients.
+        """
+        with torch.no_grad():
+            q = self.posterior(x, mask)
+        base = q if self.flows is None else q.base
+        context = None if self.flows is None else q.context
+        params = [base.mean.detach().clone(), base.log_var.detach().clone()]
+        first = [torch.zeros_like(p) for p in params]
+        second = [torch.zeros_like(p) for p in params]
+        beta1, beta2 = _ADAM_BETAS
+        for step, step_eps in enumerate(eps, start=1):
+            with torch.enable_grad():
+                for p in params:
+                    p.requires_grad_(True)
+                posterior = DiagonalGaussian(*params)
+                if self.flows is not None:
+                    posterior = FlowPosterior(posterior, self.flows, context)
+                z, log_q = posterior.draw(step_eps)
+                log_w = self.likelihood.log_prob(x, self.decode(z), mask)
+                log_w = log_w + standard_normal_log_prob(z) - log_q
+                # The step's importance-weighted bound, up to a constant.
+                bound = torch.logsumexp(log_w, dim=0)
+                grads = torch.autograd.grad(bound.sum(), params)
+            with torch.no_grad():
+                for p, g, m, v in zip(params, grads, first, second):
+                    m.lerp_(g, 1 - beta1)
+                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                    m_hat = m / (1 - beta1**step)
+                    v_hat = v / (1 - beta2**step)
+                    # Ascent: the bound goes up.
+                    p.requires_grad_(False)
+                    p.add_(learning_rate * m_hat / (v_hat.sqrt() + _ADAM_EPS))
+                params[1].clamp_(-LOG_VAR_BOUND, LOG_VAR_BOUND)
+        posterior = DiagonalGaussian(*(p.detach() for p in params))
+        return posterior if self.flows is None else FlowPosterior(posterior, self.flows, context)
 
     def extra_repr(self):
         return f"n_components={self.n_components}"
