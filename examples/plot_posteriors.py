@@ -64,7 +64,7 @@ settings = {
     "IWAE, 5 draws": {"n_training_draws": 5},
     "IAF + IWAE": {"posterior": "iaf", "n_training_draws": 5},
 }
-rows = []
+rows, fitted = [], {}
 for k in (2, 5):
     rows.append({"k": k, "model": "PCA",
                  "test score": PCA(n_components=k).fit(X_train).score(X_test)})
@@ -79,6 +79,7 @@ for k in (2, 5):
             warnings.simplefilter("ignore", ConvergenceWarning)
             vae.fit(X_train)
         seconds = time.perf_counter() - start
+        fitted[k, name] = vae
         X_rec = vae.inverse_transform(vae.transform(X_test))
         rows.append({"k": k, "model": name, "test score": vae.score(X_test),
                      "test MSE": np.mean((X_rec - X_test) ** 2), "fit s": seconds})
@@ -130,5 +131,34 @@ fig.tight_layout()
 #
 # ``transform`` stays deterministic with a flow: it returns the flow of
 # the Gaussian's mean.
+
+# %%
+# Refining each row's posterior when scoring
+# ------------------------------------------
+# Part of a bound's looseness is not the posterior's family but the
+# encoder: trained to give every row a good Gaussian at once, it gives rows
+# it never saw a worse one than the best Gaussian for them (the
+# amortisation gap). ``n_refinement_steps`` refines each row's Gaussian by
+# a few gradient steps on that row's own bound before the importance draws
+# of ``score``. It changes neither the fitted model nor ``transform``: set
+# it after the fit, and compare models by ``score`` with the same setting.
+
+refined = []
+for k in (2, 5):
+    vae = fitted[k, "Gaussian, ELBO"]
+    for steps in (0, 20, 50):
+        start = time.perf_counter()
+        score = vae.set_params(n_refinement_steps=steps).score(X_test)
+        refined.append({"k": k, "n_refinement_steps": steps, "test score": score,
+                        "score s": time.perf_counter() - start})
+print(pd.DataFrame(refined).round(2).to_string(index=False))
+
+# %%
+# The same model's test score rises with the steps, by more than any of the
+# training settings above gained, for a few times the scoring time. The
+# model and its codes are unchanged; what improves is how closely ``score``
+# bounds its likelihood. The refinement is an Adam step per row on its own
+# importance-weighted bound of 5 draws, so each row's score stays
+# deterministic and independent of the other rows scored with it.
 
 plt.show()
