@@ -110,6 +110,10 @@ def test_transform_is_deterministic_and_batch_independent(digits):
     np.testing.assert_allclose(vae.transform(digits[7:8]), Z[7:8], rtol=1e-12)
     s = vae.score_samples(digits[:20])
     np.testing.assert_allclose(vae.score_samples(digits[5:9]), s[5:9], rtol=1e-12)
+    # Refined through the convolutional decoder, row by row as well.
+    refined = vae.set_params(n_refinement_steps=5).score_samples(digits[:20])
+    assert refined.mean() > s.mean()
+    np.testing.assert_allclose(vae.score_samples(digits[5:9]), refined[5:9], rtol=1e-12)
 
 
 def test_partial_fit_and_warm_start(digits):

@@ -177,3 +177,15 @@ def test_mixed_columns_inside_a_column_transformer(table):
         "vae__vaetransformer0", "vae__vaetransformer1", "scaled__small",
     ]
     assert np.isfinite(pipe.predict(table)).all()
+
+
+def test_refined_scores_of_a_mixed_table_with_missing_cells(table):
+    holes = table.copy()
+    holes.loc[3, "x"] = np.nan
+    holes.loc[4, "colour"] = np.nan
+    vae = fitted(holes)
+    plain = vae.score_samples(holes)
+    refined = vae.set_params(n_refinement_steps=10).score_samples(holes)
+    assert np.isfinite(refined).all()
+    assert refined.mean() > plain.mean()
+    np.testing.assert_allclose(vae.score_samples(holes.iloc[2:6]), refined[2:6], rtol=1e-9)
