@@ -155,7 +155,8 @@ print(pd.DataFrame(refined).round(2).to_string(index=False))
 
 # %%
 # The same model's test score rises with the steps, by more than any of the
-# training settings above gained, for a few times the scoring time. The
+# training settings above gained, for several times the scoring time (a
+# fraction of a second on a table this small). The
 # model and its codes are unchanged; what improves is how closely ``score``
 # bounds its likelihood. The refinement is an Adam step per row on its own
 # importance-weighted bound of 5 draws, so each row's score stays
