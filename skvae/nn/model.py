@@ -32,8 +32,6 @@ _LOG_NEGLIGIBLE_WEIGHT = -69.0  # a weight of 1e-30
 # deviation is 1).
 REFINEMENT_DRAWS = 5
 REFINEMENT_LEARNING_RATE = 0.05
-_ADAM_BETAS = (0.9, 0.999)
-_ADAM_EPS = 1e-8
 
 
 class VAE(nn.Module):
@@ -395,31 +393,25 @@ class VAE(nn.Module):
         base = q if self.flows is None else q.base
         context = None if self.flows is None else q.context
         params = [base.mean.detach().clone(), base.log_var.detach().clone()]
-        first = [torch.zeros_like(p) for p in params]
-        second = [torch.zeros_like(p) for p in params]
-        beta1, beta2 = _ADAM_BETAS
-        for step, step_eps in enumerate(eps, start=1):
+        # Adam is elementwise: each row's parameters move by their own
+        # gradient. maximize: the bound goes up.
+        optimizer = torch.optim.Adam(params, lr=learning_rate, maximize=True, foreach=False)
+        for step_eps in eps:
             with torch.enable_grad():
-                for p in params:
-                    p.requires_grad_(True)
-                posterior = DiagonalGaussian(*params)
+                posterior = DiagonalGaussian(*(p.requires_grad_(True) for p in params))
                 if self.flows is not None:
                     posterior = FlowPosterior(posterior, self.flows, context)
                 z, log_q = posterior.draw(step_eps)
                 log_w = self.likelihood.log_prob(x, self.decode(z), mask)
                 log_w = log_w + standard_normal_log_prob(z) - log_q
-                # The step's importance-weighted bound, up to a constant.
+                # The step's importance-weighted bound, up to a constant;
+                # gradients for the Gaussian only, not the decoder's weights.
                 bound = torch.logsumexp(log_w, dim=0)
                 grads = torch.autograd.grad(bound.sum(), params)
+            for p, g in zip(params, grads):
+                p.grad = g
+            optimizer.step()
             with torch.no_grad():
-                for p, g, m, v in zip(params, grads, first, second):
-                    m.lerp_(g, 1 - beta1)
-                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                    m_hat = m / (1 - beta1**step)
-                    v_hat = v / (1 - beta2**step)
-                    # Ascent: the bound goes up.
-                    p.requires_grad_(False)
-                    p.add_(learning_rate * m_hat / (v_hat.sqrt() + _ADAM_EPS))
                 params[1].clamp_(-LOG_VAR_BOUND, LOG_VAR_BOUND)
         posterior = DiagonalGaussian(*(p.detach() for p in params))
         return posterior if self.flows is None else FlowPosterior(posterior, self.flows, context)
