@@ -1088,11 +1088,18 @@ class BaseVAE(BaseEstimator):
         of the batch; on the device and in the dtype of ``module`` (by
         default the inference network)."""
         check_importance_samples(n_samples, self._config)
+        return self._fixed_noise((n_samples, 1), module=module)
+
+    def _fixed_noise(self, shape, *, stream=0, module=None):
+        """Standard-normal draws of shape ``(*shape, n_components)``, fixed
+        per model: drawn in float64 from the model's seed plus ``stream``
+        (each use its own stream), then put on the device and in the dtype
+        of ``module`` (by default the inference network)."""
         module = self._inference if module is None else module
         param = next(module.parameters())
-        generator = torch.Generator().manual_seed(self._seed)
+        generator = torch.Generator().manual_seed((self._seed + stream) % 2**63)
         eps = torch.randn(
-            n_samples, 1, self._config["n_components"], generator=generator, dtype=torch.float64
+            *shape, self._config["n_components"], generator=generator, dtype=torch.float64
         )
         return eps.to(device=param.device, dtype=param.dtype)
 
@@ -1120,13 +1127,7 @@ class BaseVAE(BaseEstimator):
         refinement, ``(n_steps, REFINEMENT_DRAWS, 1, n_components)``,
         shared by all rows and fixed per model (a stream apart from
         :meth:`_importance_noise`'s), in the inference network's dtype."""
-        param = next(self._inference.parameters())
-        generator = torch.Generator().manual_seed((self._seed + 1) % 2**63)
-        eps = torch.randn(
-            n_steps, REFINEMENT_DRAWS, 1, self._config["n_components"],
-            generator=generator, dtype=torch.float64,
-        )
-        return eps.to(device=param.device, dtype=param.dtype)
+        return self._fixed_noise((n_steps, REFINEMENT_DRAWS, 1), stream=1)
 
     # --------------------------------------------------------- persistence
 
