@@ -216,7 +216,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         al., 2016), each row's steps computed from its Gaussian; the KL term
         is then estimated from the training draw (exact for the Gaussian
         part plus a Monte-Carlo correction for the flow; ``free_bits``
-        floors its total per row at ``free_bits * n_components``), and
+        floors each component's term of it, the flow's log-determinant
+        shared between the components: exactly for IAF, equally for
+        planar), and
         ``score`` weighs its draws by the flowed density. A
         richer posterior tightens the bound, at some cost per step.
         ``transform`` returns the flow applied to the Gaussian's mean (a

@@ -24,9 +24,11 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 LOG_VAR_BOUND = 30.0
 
 
-def standard_normal_log_prob(z):
-    """log N(z; 0, I), summed over the last dimension (the prior p(z))."""
-    return (-0.5 * z.pow(2) - _HALF_LOG_2PI).sum(dim=-1)
+def standard_normal_log_prob(z, per_component=False):
+    """log N(z; 0, I), summed over the last dimension (the prior p(z)), or
+    each component's term with ``per_component=True``."""
+    terms = -0.5 * z.pow(2) - _HALF_LOG_2PI
+    return terms if per_component else terms.sum(dim=-1)
 
 
 class DiagonalGaussian:
@@ -182,9 +184,13 @@ class PlanarFlows(nn.Module):
         self.head.weight.mul_(factor)
         self.head.bias.mul_(factor)
 
-    def forward(self, z, context):
+    def forward(self, z, context, per_component=False):
         """Transform z (``(..., n, d)``) given ``context`` (``(n, 2 d)``);
-        returns the result and log |det J| summed over the flows."""
+        returns the result and log |det J| summed over the flows, or with
+        ``per_component=True`` its share for each component of the result
+        (``(..., n, d)``, summing to it): a planar step changes volume
+        along one direction only, so its log-determinant is shared equally
+        between the components."""
         d = self.n_components
         params = full_precision(self.head(context))
         params = params.view(*params.shape[:-1], self.n_flows, 2 * d + 1)
@@ -198,7 +204,14 @@ class PlanarFlows(nn.Module):
             slopes.append(h)
         h = torch.stack(slopes, dim=-1)
         log_det = torch.log1p((1.0 - h.pow(2)) * wu_hat).sum(-1)
+        if per_component:
+            return z, (log_det / d).unsqueeze(-1).expand_as(z)
         return z, log_det
+
+    def in_output_order(self, per_component):
+        """A tensor over the input's components (last dimension) put in the
+        order of the output's: planar steps keep the order."""
+        return per_component
 
 
 class _MaskedLinear(nn.Linear):
@@ -265,8 +278,11 @@ class IAFFlows(nn.Module):
             step["output"].weight.mul_(factor)
             step["output"].bias.mul_(factor)
 
-    def forward(self, z, context):
-        """As :meth:`PlanarFlows.forward`."""
+    def forward(self, z, context, per_component=False):
+        """As :meth:`PlanarFlows.forward`; per component, the log-determinant
+        is exact: each step scales each component by its own sigma, so
+        component j's share is the sum of the log sigma that scaled it,
+        followed through the order flips."""
         log_det = 0.0
         for step in self.steps:
             h = step["input"](z) + step["context"](context)
@@ -274,8 +290,18 @@ class IAFFlows(nn.Module):
             gate = s + self.GATE_BIAS
             sigma = torch.sigmoid(gate)
             z = (sigma * z + (1.0 - sigma) * m).flip(-1)
-            log_det = log_det + nn.functional.logsigmoid(gate).sum(-1)
+            if per_component:
+                log_det = (log_det + nn.functional.logsigmoid(gate)).flip(-1)
+            else:
+                log_det = log_det + nn.functional.logsigmoid(gate).sum(-1)
+        if per_component and self.n_flows == 0:
+            log_det = torch.zeros_like(z)
         return z, log_det
+
+    def in_output_order(self, per_component):
+        """A tensor over the input's components (last dimension) put in the
+        order of the output's: reversed once per step."""
+        return per_component.flip(-1) if self.n_flows % 2 else per_component
 
 
 #: Posterior flows by the estimators' ``posterior`` name.
@@ -321,17 +347,31 @@ class FlowPosterior:
         """A draw z and an unbiased estimate of KL(q || p(z)) per row: the
         base's closed form plus log p(z0) - log p(z) - log |det J| at this
         draw, which is exactly the closed form when the flow is the
-        identity. ``free_bits`` floors each row's total at ``free_bits``
-        times the number of components: the flow mixes the components, so
-        a floor per component would have no meaning after it (it cost 3 to
-        10 nats of held-out score on MNIST-5k with IAF, ad hoc runs)."""
+        identity.
+
+        ``free_bits`` floors each component's term of that sum, as
+        :meth:`DiagonalGaussian.kl_per_component` floors the Gaussian's:
+        component j of z gets the base's closed form and log p(z0) of the
+        component it came from, minus its own log p(z_j) and its share of
+        log |det J| (exact for IAF, an equal share for planar steps). With
+        an identity flow this is the Gaussian's floor exactly. (A floor on
+        each row's total instead, at ``free_bits`` times the number of
+        components, never binds on MNIST-5k, whose rows carry about 25
+        nats: it cost planar and IAF 6% and 13% of test MSE against the
+        Gaussian. A floor on the base's components alone, before the
+        flow, let IAF move the information into the flow: -7 nats of
+        held-out score. Ad hoc runs, k=10, seed 0.)"""
         z0 = self.base.rsample(eps)
-        z, log_det = self.flows(z0, self.context)
-        correction = standard_normal_log_prob(z0) - standard_normal_log_prob(z) - log_det
-        kl = self.base.kl() + correction
+        z, log_det = self.flows(z0, self.context, per_component=True)
+        before = self.base.kl_per_component() + standard_normal_log_prob(z0, per_component=True)
+        terms = (
+            self.flows.in_output_order(before)
+            - standard_normal_log_prob(z, per_component=True)
+            - log_det
+        )
         if free_bits > 0:
-            kl = kl.clamp_min(free_bits * self.base.mean.shape[-1])
-        return z, kl
+            terms = terms.clamp_min(free_bits)
+        return z, terms.sum(dim=-1)
 
     def widened(self, scale):
         """The base widened (the flows and their context unchanged)."""
