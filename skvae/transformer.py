@@ -306,7 +306,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseVAE)
         than the best Gaussian for them, which loosens the bound; refining
         it tightens ``score`` on the same fitted model (on MNIST-5k with 10
         components, by 1.95 nats per image with 20 steps and 2.21 with 50,
-        for 2.5 and 4.8 times the time of ``score``: ``bench
+        for 2.3 and 4.3 times the time of ``score``: ``bench
         posteriors``). Training, ``transform`` and everything else ignore
         it: the model does not change, so compare models by ``score``
         with the same setting. 0 scores with the encoder's posterior.
